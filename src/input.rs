@@ -1,0 +1,205 @@
+//! Finding the day's input files and reading them chunk by chunk.
+//!
+//! Each file is scanned lazily with polars' streaming engine and handed to
+//! us in chunks of at most `chunk_rows` rows through a small bounded
+//! channel, so memory depends on the chunk size, not on the file size.
+//! Files are read one after the other, in sorted order, so that every row
+//! has a stable (file, row number) address for error messages.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use polars::prelude::*;
+
+use crate::error::{Kind, ResultExt, failure};
+use crate::job::{CsvOptions, Format};
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub format: Format,
+    pub bytes: u64,
+}
+
+/// The files for one date: the expanded template, globbed when it has
+/// wildcards (several files per day is normal), in sorted order.
+pub fn resolve(pattern: &Path, stated: Option<Format>, date: chrono::NaiveDate, raw: &str) -> anyhow::Result<Vec<InputFile>> {
+    let text = pattern.to_string_lossy();
+    let paths: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
+        let mut v: Vec<PathBuf> = glob::glob(&text)
+            .with_kind(Kind::Config, || format!("input.path {raw:?} is not a valid glob pattern"))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        v.sort();
+        v
+    } else if pattern.is_file() {
+        vec![pattern.to_owned()]
+    } else {
+        vec![]
+    };
+    if paths.is_empty() {
+        return Err(failure(
+            Kind::NoInput,
+            format!("no input for {date}: nothing at {} (input.path = {raw:?})", pattern.display()),
+        ));
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let format = stated.or_else(|| format_of(&path)).ok_or_else(|| {
+                failure(Kind::Config, format!("cannot tell the format of {} from its name; set input.format", path.display()))
+            })?;
+            let bytes = std::fs::metadata(&path).with_kind(Kind::Io, || format!("reading {}", path.display()))?.len();
+            Ok(InputFile { path, format, bytes })
+        })
+        .collect()
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "csv" | "tsv" | "txt" => Some(Format::Csv),
+        "parquet" | "pq" => Some(Format::Parquet),
+        _ => None,
+    }
+}
+
+/// How to read the columns we use.
+#[derive(Clone, Debug)]
+pub struct ReadSpec {
+    /// Columns to read, in output order (keep columns, then features), no duplicates.
+    pub columns: Vec<String>,
+    /// CSV only: the dtype each column is parsed as. Keep columns are read as
+    /// text so ids come out exactly as written (leading zeros and all).
+    pub csv_dtypes: Vec<DataType>,
+    pub csv: CsvOptions,
+}
+
+fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<LazyFrame> {
+    let path = PlRefPath::new(file.path.to_string_lossy().as_ref());
+    let lf = match file.format {
+        Format::Csv => {
+            let null_values = if spec.csv.null_values.is_empty() {
+                None
+            } else {
+                Some(NullValues::AllColumns(spec.csv.null_values.iter().map(|s| s.as_str().into()).collect()))
+            };
+            let mut reader = LazyCsvReader::new(path)
+                .with_has_header(spec.csv.header)
+                .with_separator(spec.csv.delimiter as u8)
+                .with_quote_char(spec.csv.quote.map(|c| c as u8))
+                .with_null_values(null_values)
+                .with_missing_is_null(true)
+                .with_glob(false);
+            if with_dtypes {
+                let overwrite: Schema = spec
+                    .columns
+                    .iter()
+                    .zip(&spec.csv_dtypes)
+                    .map(|(c, d)| Field::new(c.as_str().into(), d.clone()))
+                    .collect();
+                reader = reader.with_dtype_overwrite(Some(Arc::new(overwrite)));
+            }
+            reader.finish()?
+        }
+        Format::Parquet => LazyFrame::scan_parquet(path, ScanArgsParquet { glob: false, ..Default::default() })?,
+    };
+    Ok(lf)
+}
+
+/// The file's columns and their types, reading only the header or footer.
+pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
+    if file.bytes == 0 {
+        return Err(failure(Kind::Data, format!("input {} is empty (0 bytes)", file.path.display())));
+    }
+    let kind = match file.format {
+        Format::Csv => "CSV",
+        Format::Parquet => "Parquet",
+    };
+    scan(file, spec, false)
+        .and_then(|mut lf| lf.collect_schema())
+        .with_kind(Kind::Data, || format!("cannot read the {kind} header of {}", file.path.display()))
+}
+
+/// A chunk of rows and where it came from.
+pub struct Chunk {
+    pub df: DataFrame,
+    pub file: usize,
+    /// 0-based row number of the first row within its file.
+    pub first_row: u64,
+}
+
+/// Streams one file's rows in chunks; an iterator of `anyhow::Result<Chunk>`.
+pub struct ChunkReader {
+    rx: mpsc::Receiver<PolarsResult<DataFrame>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    file: usize,
+    path: PathBuf,
+    next_row: u64,
+}
+
+impl ChunkReader {
+    pub fn open(file_index: usize, file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
+        let lf = scan(file, spec, true)
+            .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?
+            .select(spec.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        // Two chunks in flight: enough to overlap reading with scoring,
+        // little enough that memory stays a small multiple of chunk_rows.
+        let (tx, rx) = mpsc::sync_channel::<PolarsResult<DataFrame>>(2);
+        let err_tx = tx.clone();
+        let sink = lf
+            .sink_batches(
+                PlanCallback::new(move |df: DataFrame| Ok(tx.send(Ok(df)).is_err())),
+                true,
+                NonZeroUsize::new(chunk_rows),
+            )
+            .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?;
+        let worker = std::thread::Builder::new()
+            .name("read".into())
+            .spawn(move || {
+                if let Err(e) = sink.collect_with_engine(Engine::Streaming) {
+                    let _ = err_tx.send(Err(e));
+                }
+            })
+            .with_kind(Kind::Internal, || "starting the reader thread")?;
+        Ok(ChunkReader { rx, worker: Some(worker), file: file_index, path: file.path.clone(), next_row: 0 })
+    }
+}
+
+impl Iterator for ChunkReader {
+    type Item = anyhow::Result<Chunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rx.recv() {
+            Ok(Ok(df)) => {
+                let first_row = self.next_row;
+                self.next_row += df.height() as u64;
+                Some(Ok(Chunk { df, file: self.file, first_row }))
+            }
+            Ok(Err(e)) => Some(Err(e).with_kind(Kind::Data, || {
+                format!("reading {} after row {}", self.path.display(), self.next_row)
+            })),
+            Err(_) => {
+                if let Some(w) = self.worker.take()
+                    && w.join().is_err()
+                {
+                    return Some(Err(failure(Kind::Internal, format!("the reader of {} panicked", self.path.display()))));
+                }
+                None
+            }
+        }
+    }
+}
+
+impl Drop for ChunkReader {
+    fn drop(&mut self) {
+        // Dropping the receiver makes the callback return `true`, which
+        // stops the scan; then wait so no thread outlives the run.
+        let (_, dummy) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, dummy));
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `batchscore inspect MODEL`: what a model takes and gives.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::ml;
+use crate::model::ModelInfo;
+
+pub fn inspect(path: &Path) -> anyhow::Result<String> {
+    let info = ModelInfo::load(path)?;
+    let mut s = String::new();
+    writeln!(s, "model     {}", info.path.display())?;
+    writeln!(s, "sha256    {}", info.sha256)?;
+    writeln!(s, "size      {} bytes", info.bytes)?;
+    if !info.producer.is_empty() {
+        writeln!(s, "producer  {}", info.producer)?;
+    }
+    let opsets: Vec<String> = info.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
+    writeln!(s, "opsets    {}", opsets.join(", "))?;
+    writeln!(s, "\ninputs")?;
+    for p in &info.inputs {
+        writeln!(s, "  {:<24} {:<8} {}", p.name, p.elem.to_string(), p.shape_string())?;
+    }
+    writeln!(s, "\noutputs")?;
+    for p in &info.outputs {
+        let classes = match info.classes.get(&p.name) {
+            Some(ml::ClassLabels::Int(v)) => format!("  classes {v:?}"),
+            Some(ml::ClassLabels::Str(v)) => format!("  classes {v:?}"),
+            None => String::new(),
+        };
+        writeln!(s, "  {:<24} {:<8} {}{classes}", p.name, p.elem.to_string(), p.shape_string())?;
+    }
+    writeln!(s, "\noperators")?;
+    for (op, count) in &info.ops {
+        let name = op.rsplit(':').next().unwrap_or(op);
+        let runs_on = if ml::OUR_OPS.contains(&name) { "batchscore ml layer" } else { "tract" };
+        writeln!(s, "  {op:<40} {count:>4}  {runs_on}")?;
+    }
+    let unsupported = info.unsupported();
+    if !unsupported.is_empty() {
+        writeln!(s, "\nnot supported (the model will be refused)")?;
+        for u in unsupported {
+            writeln!(s, "  {u}")?;
+        }
+    }
+    Ok(s)
+}

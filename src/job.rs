@@ -1,0 +1,437 @@
+//! The job file: what to read, which model, which columns go where, what to write.
+//!
+//! Parsing is strict (unknown keys are errors: a typo must not silently
+//! become a default), and every relative path resolves against the job
+//! file's directory, because cron and Task Scheduler start in odd places.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::format::{Item, StrftimeItems};
+use serde::Deserialize;
+
+use crate::error::{Kind, ResultExt, failure};
+
+pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    name: String,
+    model: String,
+    timezone: Option<String>,
+    run_date: Option<String>,
+    schedule: Option<String>,
+    chunk_rows: Option<usize>,
+    threads: Option<usize>,
+    state_dir: Option<String>,
+    input: InputFile,
+    features: FeaturesFile,
+    #[serde(default)]
+    keep: Vec<String>,
+    outputs: Option<toml::Table>,
+    output: OutputFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputFile {
+    path: String,
+    format: Option<Format>,
+    #[serde(default)]
+    csv: CsvOptions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeaturesFile {
+    input: Option<String>,
+    columns: Option<Vec<String>>,
+    inputs: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputFile {
+    path: String,
+    format: Option<Format>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    fn from_path(path: &str) -> Option<Format> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".csv") {
+            Some(Format::Csv)
+        } else if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+            Some(Format::Parquet)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvOptions {
+    pub delimiter: char,
+    pub header: bool,
+    pub quote: Option<char>,
+    pub null_values: Vec<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { delimiter: ',', header: true, quote: Some('"'), null_values: vec![String::new()] }
+    }
+}
+
+/// Which date a run scores when no `--date` is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunDateRule {
+    pub days_back: u32,
+}
+
+impl RunDateRule {
+    fn parse(s: &str) -> anyhow::Result<RunDateRule> {
+        let t = s.trim().to_ascii_lowercase();
+        let days_back = match t.as_str() {
+            "today" => 0,
+            "yesterday" => 1,
+            _ => match t.strip_prefix("today-") {
+                Some(n) => n.trim().parse().ok(),
+                None => None,
+            }
+            .with_context(|| {
+                format!("run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)")
+            })?,
+        };
+        Ok(RunDateRule { days_back })
+    }
+}
+
+/// A path template expanded from the run date with strftime codes.
+#[derive(Clone, Debug)]
+pub struct Template {
+    raw: String,
+    base: PathBuf,
+}
+
+impl Template {
+    fn new(field: &str, raw: &str, base: &Path) -> anyhow::Result<Template> {
+        if raw.trim().is_empty() {
+            bail!("{field} is empty");
+        }
+        if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
+            bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
+        }
+        Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The path for `date`, resolved against the job file's directory.
+    pub fn expand(&self, date: chrono::NaiveDate) -> PathBuf {
+        self.base.join(date.format(&self.raw).to_string())
+    }
+
+    /// The leading directories that do not depend on the date: where the
+    /// run records go by default, so that they sit beside the outputs.
+    pub fn static_dir(&self) -> PathBuf {
+        let mut dir = self.base.clone();
+        let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if part.contains('%') {
+                break;
+            }
+            dir.push(part);
+        }
+        dir
+    }
+}
+
+/// How columns feed the model's inputs.
+#[derive(Clone, Debug)]
+pub enum Features {
+    /// One `[N, F]` tensor from an ordered list of columns; `input` names the
+    /// model input, or is `None` when the model has exactly one.
+    Tensor { input: Option<String>, columns: Vec<String> },
+    /// One tensor per model input, each from its own columns (the
+    /// ColumnTransformer shape: several `[N, 1]` inputs).
+    PerInput(Vec<(String, Vec<String>)>),
+}
+
+impl Features {
+    pub fn all_columns(&self) -> Vec<&str> {
+        match self {
+            Features::Tensor { columns, .. } => columns.iter().map(String::as_str).collect(),
+            Features::PerInput(v) => v.iter().flat_map(|(_, c)| c.iter().map(String::as_str)).collect(),
+        }
+    }
+}
+
+/// One output column (or a group of them) and the model output it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputMap {
+    pub column: String,
+    pub from: String,
+    /// `Some(k)`: only column k of a `[N, C]` output.
+    pub index: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub path: PathBuf,
+    pub name: String,
+    pub model: PathBuf,
+    pub timezone: chrono_tz::Tz,
+    pub timezone_is_local: bool,
+    pub run_date: RunDateRule,
+    pub schedule: Option<String>,
+    pub chunk_rows: usize,
+    pub threads: Option<usize>,
+    pub input: Template,
+    pub input_format: Option<Format>,
+    pub csv: CsvOptions,
+    pub features: Features,
+    pub keep: Vec<String>,
+    /// Empty: every model output, named after it.
+    pub outputs: Vec<OutputMap>,
+    pub output: Template,
+    pub output_format: Format,
+    pub state_dir: PathBuf,
+}
+
+impl Job {
+    pub fn load(path: &Path) -> anyhow::Result<Job> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound { Kind::Config } else { Kind::Io };
+            failure(kind, format!("cannot read job file {}: {e}", path.display()))
+        })?;
+        Job::parse(path, &text).with_kind(Kind::Config, || format!("job file {}", path.display()))
+    }
+
+    pub fn parse(path: &Path, text: &str) -> anyhow::Result<Job> {
+        let file: JobFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = std::path::absolute(&base).unwrap_or(base);
+
+        let name = file.name.trim().to_owned();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            bail!("name {:?}: use letters, digits, '-', '_' or '.' (it names lock and record files)", file.name);
+        }
+        let (timezone, timezone_is_local) = match file.timezone.as_deref() {
+            None | Some("local") => (local_zone(), true),
+            Some(tz) => (
+                tz.parse::<chrono_tz::Tz>()
+                    .map_err(|_| anyhow::anyhow!("timezone {tz:?} is not an IANA time zone name (e.g. \"Europe/London\", \"UTC\")"))?,
+                false,
+            ),
+        };
+        let run_date = RunDateRule::parse(file.run_date.as_deref().unwrap_or("yesterday"))?;
+        let chunk_rows = file.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS);
+        if chunk_rows == 0 {
+            bail!("chunk_rows must be at least 1");
+        }
+        if file.threads == Some(0) {
+            bail!("threads must be at least 1 (leave it out to use every core)");
+        }
+
+        let input = Template::new("input.path", &file.input.path, &base)?;
+        let input_format = file.input.format.or_else(|| Format::from_path(&file.input.path));
+        let csv = file.input.csv;
+        if !csv.delimiter.is_ascii() || csv.quote.is_some_and(|q| !q.is_ascii()) {
+            bail!("input.csv: delimiter and quote must be single ASCII characters");
+        }
+
+        let features = parse_features(file.features)?;
+        let outputs = match file.outputs {
+            None => vec![],
+            Some(table) => parse_outputs(table)?,
+        };
+        let output = Template::new("output.path", &file.output.path, &base)?;
+        let output_format = match file.output.format.or_else(|| Format::from_path(&file.output.path)) {
+            Some(f) => f,
+            None => bail!("output.format: cannot tell from {:?}; set format = \"parquet\" or \"csv\"", file.output.path),
+        };
+        let state_dir = match &file.state_dir {
+            Some(d) => base.join(d),
+            None => output.static_dir().join("_batchscore"),
+        };
+        Ok(Job {
+            path: path.to_path_buf(),
+            name,
+            model: base.join(&file.model),
+            timezone,
+            timezone_is_local,
+            run_date,
+            schedule: file.schedule,
+            chunk_rows,
+            threads: file.threads,
+            input,
+            input_format,
+            csv,
+            features,
+            keep: file.keep,
+            outputs,
+            output,
+            output_format,
+            state_dir,
+        })
+    }
+}
+
+fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
+    match (f.columns, f.inputs) {
+        (Some(columns), None) => {
+            if columns.is_empty() {
+                bail!("features.columns is empty");
+            }
+            Ok(Features::Tensor { input: f.input, columns })
+        }
+        (None, Some(table)) => {
+            if f.input.is_some() {
+                bail!("features.input goes with features.columns, not with features.inputs");
+            }
+            let mut v = Vec::new();
+            for (input, cols) in table {
+                let cols = match cols {
+                    toml::Value::String(s) => vec![s],
+                    toml::Value::Array(a) => a
+                        .into_iter()
+                        .map(|c| match c {
+                            toml::Value::String(s) => Ok(s),
+                            other => Err(anyhow::anyhow!("features.inputs.{input}: {other} is not a column name")),
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                    other => bail!("features.inputs.{input}: expected a column name or a list of them, got {other}"),
+                };
+                v.push((input, cols));
+            }
+            if v.is_empty() {
+                bail!("features.inputs is empty");
+            }
+            Ok(Features::PerInput(v))
+        }
+        (Some(_), Some(_)) => bail!("features: give either `columns` (one tensor) or `inputs` (one per model input), not both"),
+        (None, None) => bail!("features: missing `columns` (one tensor) or `inputs` (one per model input)"),
+    }
+}
+
+fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
+    table
+        .into_iter()
+        .map(|(column, spec)| {
+            let toml::Value::String(spec) = spec else {
+                bail!("outputs.{column}: expected a model output name like \"probabilities\" or \"probabilities[1]\"");
+            };
+            let (from, index) = match spec.strip_suffix(']').and_then(|s| s.rsplit_once('[')) {
+                Some((name, ix)) => (
+                    name.to_owned(),
+                    Some(ix.trim().parse::<usize>().with_context(|| format!("outputs.{column}: {ix:?} is not a column index"))?),
+                ),
+                None => (spec.clone(), None),
+            };
+            Ok(OutputMap { column, from, index })
+        })
+        .collect()
+}
+
+/// The machine's own zone, for jobs that don't name one.
+fn local_zone() -> chrono_tz::Tz {
+    iana_time_zone::get_timezone().ok().and_then(|name| name.parse().ok()).unwrap_or(chrono_tz::UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Job> {
+        Job::parse(Path::new("/srv/jobs/x.toml"), text)
+    }
+
+    const MIN: &str = r#"
+name = "t"
+model = "m.onnx"
+timezone = "Europe/London"
+[input]
+path = "in/%Y-%m-%d.csv"
+[features]
+columns = ["a b", "c/d (e)"]
+[output]
+path = "../out/%Y/scores-%Y%m%d.parquet"
+"#;
+
+    #[test]
+    fn relative_paths_resolve_against_the_job_file() {
+        let job = parse(MIN).unwrap();
+        assert_eq!(job.model, Path::new("/srv/jobs/m.onnx"));
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(job.input.expand(d), Path::new("/srv/jobs/in/2026-11-23.csv"));
+        assert_eq!(job.output.expand(d), Path::new("/srv/jobs/../out/2026/scores-20261123.parquet"));
+        assert_eq!(job.state_dir, Path::new("/srv/jobs/../out/_batchscore"));
+        assert_eq!(job.output_format, Format::Parquet);
+        assert_eq!(job.input_format, Some(Format::Csv));
+        assert_eq!(job.run_date, RunDateRule { days_back: 1 });
+        assert_eq!(job.chunk_rows, DEFAULT_CHUNK_ROWS);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse(&MIN.replace("[input]", "chunkrows = 5\n[input]")).unwrap_err();
+        assert!(format!("{err:#}").contains("chunkrows"), "{err:#}");
+    }
+
+    #[test]
+    fn run_date_rules() {
+        assert_eq!(RunDateRule::parse("today").unwrap().days_back, 0);
+        assert_eq!(RunDateRule::parse("today-3").unwrap().days_back, 3);
+        assert!(RunDateRule::parse("tomorrow").is_err());
+    }
+
+    #[test]
+    fn bad_strftime_code_is_a_config_error() {
+        let err = parse(&MIN.replace("in/%Y-%m-%d.csv", "in/%Q.csv")).unwrap_err();
+        assert!(format!("{err:#}").contains("invalid % code"), "{err:#}");
+    }
+
+    #[test]
+    fn outputs_keep_their_order_and_indices() {
+        let job = parse(&format!("{MIN}\n[outputs]\nlabel = \"output_label\"\np1 = \"probabilities[1]\"\n")).unwrap();
+        assert_eq!(
+            job.outputs,
+            vec![
+                OutputMap { column: "label".into(), from: "output_label".into(), index: None },
+                OutputMap { column: "p1".into(), from: "probabilities".into(), index: Some(1) },
+            ]
+        );
+    }
+
+    #[test]
+    fn per_input_features() {
+        let text = MIN.replace(
+            "columns = [\"a b\", \"c/d (e)\"]",
+            "[features.inputs]\nage = \"age\"\ncity = [\"home city\"]",
+        );
+        let job = parse(&text).unwrap();
+        let Features::PerInput(v) = job.features else { panic!("expected per-input features") };
+        assert_eq!(v, vec![("age".into(), vec!["age".into()]), ("city".into(), vec!["home city".into()])]);
+    }
+
+    #[test]
+    fn unknown_timezone_is_rejected() {
+        let err = parse(&MIN.replace("Europe/London", "Mars/Olympus")).unwrap_err();
+        assert!(format!("{err:#}").contains("IANA"), "{err:#}");
+    }
+}

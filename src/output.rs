@@ -1,0 +1,194 @@
+//! Writing results so that a reader never sees a half-written file.
+//!
+//! Everything goes to a temporary file in the destination directory (same
+//! file system, so the final rename is atomic), is fsynced, then renamed
+//! over the final name. A temporary file that is dropped without commit is
+//! deleted; one left by a killed process has a name no reader mistakes for
+//! output (`.<name>.<random>.tmp`) and is swept by the next run.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::error::{Kind, ResultExt, failure};
+use crate::job::Format;
+
+/// A file that appears at its final path only on [`AtomicFile::commit`].
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
+        let dir = parent(path);
+        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
+        let prefix = format!(".{}.", file_name(path));
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // tempfile creates 0600 files; outputs are for other readers too (the umask still applies).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder
+            .tempfile_in(dir)
+            .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
+        Ok(AtomicFile { tmp, path: path.to_owned() })
+    }
+
+    /// A second handle on the temporary file, for writers that want to own one.
+    pub fn handle(&self) -> anyhow::Result<File> {
+        self.tmp.as_file().try_clone().with_kind(Kind::Io, || format!("writing {}", self.path.display()))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the content durable, then gives it its final name.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let path = self.path;
+        self.tmp.as_file().sync_all().with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+        self.tmp.persist(&path).map_err(|e| e.error).with_kind(Kind::Io, || format!("renaming into {}", path.display()))?;
+        sync_dir(parent(&path));
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let f = AtomicFile::create(path)?;
+    f.handle()?.write_all(bytes).with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+    f.commit()
+}
+
+/// Removes temporary files a killed run left beside `path`. Only called
+/// while holding the job's lock, so no live writer owns them.
+pub fn sweep_stale(path: &Path) {
+    let prefix = format!(".{}.", file_name(path));
+    let Ok(entries) = std::fs::read_dir(parent(path)) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => tracing::info!(file = %e.path().display(), "removed a temporary file left by an interrupted run"),
+                Err(err) => tracing::warn!(file = %e.path().display(), "cannot remove a stale temporary file: {err}"),
+            }
+        }
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into())
+}
+
+/// A rename is durable only once its directory entry is; Windows has no
+/// directory handles to sync, and NTFS journals the rename itself.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// A buffered file whose last flush, done when the format writer drops it,
+/// still reports failure (a full disk at the very end must not commit a
+/// truncated file).
+struct Sink {
+    buf: BufWriter<File>,
+    error: Arc<std::sync::Mutex<Option<std::io::Error>>>,
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.write(b)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.buf.flush()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Err(e) = self.buf.flush()
+            && let Ok(mut slot) = self.error.lock()
+        {
+            *slot = Some(e);
+        }
+    }
+}
+
+enum Inner {
+    Parquet(polars::io::parquet::write::BatchedWriter<Sink>),
+    Csv(polars::io::csv::write::BatchedWriter<Sink>),
+}
+
+/// Appends chunks of rows to an [`AtomicFile`] as Parquet or CSV.
+pub struct TableWriter {
+    inner: Inner,
+    file: AtomicFile,
+    rows: u64,
+    flush_error: Arc<std::sync::Mutex<Option<std::io::Error>>>,
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
+        let file = AtomicFile::create(path)?;
+        let flush_error = Arc::new(std::sync::Mutex::new(None));
+        let out = Sink { buf: BufWriter::with_capacity(1 << 20, file.handle()?), error: flush_error.clone() };
+        let inner = match format {
+            Format::Parquet => Inner::Parquet(
+                ParquetWriter::new(out)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(schema)
+                    .with_kind(Kind::CantCreate, || format!("cannot start Parquet output {}", path.display()))?,
+            ),
+            Format::Csv => Inner::Csv(
+                CsvWriter::new(out)
+                    .include_header(true)
+                    .batched(schema)
+                    .with_kind(Kind::CantCreate, || format!("cannot start CSV output {}", path.display()))?,
+            ),
+        };
+        Ok(TableWriter { inner, file, rows: 0, flush_error })
+    }
+
+    pub fn write(&mut self, df: &mut DataFrame) -> anyhow::Result<()> {
+        df.rechunk_mut();
+        let path = self.file.path().display().to_string();
+        match &mut self.inner {
+            Inner::Parquet(w) => w.write_batch(df),
+            Inner::Csv(w) => w.write_batch(df),
+        }
+        .with_kind(Kind::Io, || format!("writing {path}"))?;
+        self.rows += df.height() as u64;
+        Ok(())
+    }
+
+    /// Finishes the file format and returns the file, not yet committed.
+    pub fn finish(self) -> anyhow::Result<(AtomicFile, u64)> {
+        let path = self.file.path().display().to_string();
+        match self.inner {
+            Inner::Parquet(w) => w.finish().map(drop),
+            Inner::Csv(mut w) => w.finish(),
+        }
+        .with_kind(Kind::Io, || format!("finishing {path}"))?;
+        // The format writer and its buffer are gone now: the last flush has run.
+        let flushed = self.flush_error.lock().map_err(|_| failure(Kind::Internal, "flush status poisoned"))?.take();
+        if let Some(e) = flushed {
+            return Err(e).with_kind(Kind::Io, || format!("writing {path}"));
+        }
+        Ok((self.file, self.rows))
+    }
+}

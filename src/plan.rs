@@ -1,0 +1,249 @@
+//! Job + date → everything a run needs, checked before any row is read.
+//!
+//! Every problem that can be found from the job file, the model and the
+//! input headers is found here, and all of them are reported together:
+//! a user fixing a mapping should not discover the problems one run at a time.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::error::{Kind, failure, kind_of};
+use crate::features::{self, InputFeed};
+use crate::input::{self, InputFile, ReadSpec};
+use crate::job::{Features, Format, Job};
+use crate::model::{Model, ModelInfo, plural};
+use crate::score::{self, OutColumn};
+
+pub struct Plan {
+    pub job: Job,
+    pub date: NaiveDate,
+    pub model: Model,
+    pub files: Vec<InputFile>,
+    pub feeds: Vec<InputFeed>,
+    pub outs: Vec<OutColumn>,
+    pub read: ReadSpec,
+    pub output_path: PathBuf,
+    pub output_schema: Schema,
+}
+
+/// A problem found while planning, with the exit code it deserves.
+pub struct Issue {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl Issue {
+    fn new(kind: Kind, message: impl Into<String>) -> Issue {
+        Issue { kind, message: message.into() }
+    }
+
+    fn from_error(e: &anyhow::Error) -> Issue {
+        Issue { kind: kind_of(e), message: format!("{e:#}") }
+    }
+}
+
+pub fn build(job: Job, date: NaiveDate) -> anyhow::Result<Plan> {
+    let mut issues = Vec::new();
+    match build_collecting(job, date, &mut issues) {
+        Some(plan) if issues.is_empty() => Ok(plan),
+        _ => Err(combine(issues)),
+    }
+}
+
+/// All issues as one error; the first one's kind decides the exit code.
+fn combine(issues: Vec<Issue>) -> anyhow::Error {
+    let kind = issues.first().map_or(Kind::Internal, |i| i.kind);
+    if issues.len() == 1 {
+        return failure(kind, issues.into_iter().map(|i| i.message).collect::<String>());
+    }
+    let list: Vec<String> = issues.iter().map(|i| format!("  - {}", i.message)).collect();
+    failure(kind, format!("{} found:\n{}", plural(issues.len(), "problem"), list.join("\n")))
+}
+
+fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Option<Plan> {
+    let info = match ModelInfo::load(&job.model) {
+        Ok(i) => i,
+        Err(e) => {
+            issues.push(Issue::from_error(&e));
+            return None;
+        }
+    };
+    let feeds = map_features(&job.features, &info, issues);
+    let files = match input::resolve(&job.input.expand(date), job.input_format, date, job.input.raw()) {
+        Ok(f) => f,
+        Err(e) => {
+            issues.push(Issue::from_error(&e));
+            vec![]
+        }
+    };
+    if !issues.is_empty() && feeds.is_empty() {
+        return None;
+    }
+    let widths: Vec<usize> = info.inputs.iter().map(|p| feeds.iter().find(|f| f.input == p.name).map_or(1, |f| f.columns.len())).collect();
+    let model = match info.compile(&widths) {
+        Ok(m) => m,
+        Err(e) => {
+            issues.push(Issue::from_error(&e));
+            return None;
+        }
+    };
+    let outs = score::plan_outputs(&model, &job.outputs).map_err(|e| issues.push(Issue::from_error(&e))).unwrap_or_default();
+
+    // Read order: keep columns first (as they appear in the output), then
+    // the features not already kept.
+    let mut columns: Vec<String> = Vec::new();
+    for c in job.keep.iter().map(String::as_str).chain(job.features.all_columns()) {
+        if !columns.iter().any(|x| x == c) {
+            columns.push(c.to_owned());
+        }
+    }
+    let csv_dtypes: Vec<DataType> = columns
+        .iter()
+        .map(|c| feeds.iter().find(|f| f.columns.contains(c)).and_then(|f| features::polars_dtype(f.elem)).unwrap_or(DataType::String))
+        .collect();
+    let read = ReadSpec { columns, csv_dtypes, csv: job.csv.clone() };
+
+    let mut keep_types: Vec<Option<DataType>> = vec![None; job.keep.len()];
+    for file in &files {
+        check_file(file, &read, &job, &feeds, &mut keep_types, issues);
+    }
+    let mut output_schema = Schema::default();
+    for (name, dt) in job.keep.iter().zip(&keep_types) {
+        output_schema.insert(name.as_str().into(), dt.clone().unwrap_or(DataType::String));
+    }
+    for o in &outs {
+        if output_schema.contains(&o.name) {
+            issues.push(Issue::new(Kind::Config, format!("output column {:?} is also a keep column; rename it in [outputs]", o.name)));
+        }
+        output_schema.insert(o.name.as_str().into(), o.dtype.clone());
+    }
+    let output_path = job.output.expand(date);
+    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema })
+}
+
+/// Checks one input file's header against the mapping.
+fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed], keep_types: &mut [Option<DataType>], issues: &mut Vec<Issue>) {
+    let schema = match input::schema(file, read) {
+        Ok(s) => s,
+        Err(e) => {
+            issues.push(Issue::from_error(&e));
+            return;
+        }
+    };
+    let shown = file.path.display();
+    let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    let missing: Vec<&String> = read.columns.iter().filter(|c| !schema.contains(c)).collect();
+    if !missing.is_empty() {
+        let listed: Vec<String> = missing
+            .iter()
+            .map(|m| match nearest(m, &names) {
+                Some(n) => format!("{m:?} (nearest: {n:?})"),
+                None => format!("{m:?}"),
+            })
+            .collect();
+        let mut msg = format!("{shown}: missing {}: {}", plural(missing.len(), "column"), listed.join(", "));
+        if file.format == Format::Csv && names.len() == 1 {
+            msg.push_str(&format!(
+                "; the whole header was read as one column {:?}: is the delimiter {:?} right?",
+                truncate(names[0], 80),
+                job.csv.delimiter
+            ));
+        }
+        issues.push(Issue::new(Kind::Data, msg));
+    }
+    for feed in feeds {
+        for c in &feed.columns {
+            if let Some(dt) = schema.get(c)
+                && !features::castable(dt, feed.elem)
+            {
+                issues.push(Issue::new(Kind::Data, format!("{shown}: column {c:?} is {dt}, which cannot feed model input {:?} ({})", feed.input, feed.elem)));
+            }
+        }
+    }
+    for (slot, name) in keep_types.iter_mut().zip(&job.keep) {
+        let Some(dt) = schema.get(name) else { continue };
+        // CSV ids are read as text, so they come out exactly as written.
+        let dt = if file.format == Format::Csv { DataType::String } else { dt.clone() };
+        match slot {
+            None => *slot = Some(dt),
+            Some(prev) if *prev != dt => {
+                issues.push(Issue::new(Kind::Data, format!("{shown}: keep column {name:?} is {dt} here but {prev} in an earlier file of the same day")));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) -> Vec<InputFeed> {
+    let inputs_listed = || info.inputs.iter().map(|p| format!("{:?} {} {}", p.name, p.elem, p.shape_string())).collect::<Vec<_>>().join(", ");
+    let pairs: Vec<(String, Vec<String>)> = match features {
+        Features::Tensor { input: Some(name), columns } => vec![(name.clone(), columns.clone())],
+        Features::Tensor { input: None, columns } => match info.inputs.as_slice() {
+            [only] => vec![(only.name.clone(), columns.clone())],
+            _ => {
+                issues.push(Issue::new(
+                    Kind::Model,
+                    format!("model {} has {}: {}; name one with features.input, or map each with [features.inputs]", info.path.display(), plural(info.inputs.len(), "input"), inputs_listed()),
+                ));
+                return vec![];
+            }
+        },
+        Features::PerInput(v) => v.clone(),
+    };
+    let mut feeds = Vec::new();
+    for (name, columns) in pairs {
+        let Some(port) = info.inputs.iter().find(|p| p.name == name) else {
+            issues.push(Issue::new(Kind::Model, format!("model {} has no input {name:?}; its inputs are {}", info.path.display(), inputs_listed())));
+            continue;
+        };
+        if features::polars_dtype(port.elem).is_none() {
+            issues.push(Issue::new(Kind::Model, format!("model input {name:?} has type {}, which batchscore cannot feed", port.elem)));
+            continue;
+        }
+        if let Some(w) = port.width()
+            && w != columns.len()
+        {
+            issues.push(Issue::new(
+                Kind::Model,
+                format!("model input {name:?} is {} {}: it takes {w} columns, but the job maps {}", port.elem, port.shape_string(), plural(columns.len(), "column")),
+            ));
+        }
+        feeds.push(InputFeed { input: name, elem: port.elem, columns });
+    }
+    for p in &info.inputs {
+        if !feeds.iter().any(|f| f.input == p.name) && !issues.iter().any(|i| i.message.contains(&format!("{:?}", p.name))) {
+            issues.push(Issue::new(Kind::Model, format!("model input {:?} ({} {}) is not fed: add it to [features.inputs]", p.name, p.elem, p.shape_string())));
+        }
+    }
+    feeds
+}
+
+/// The closest column name, to turn "missing column" into "did you mean".
+fn nearest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    names
+        .iter()
+        .map(|n| (strsim::normalized_levenshtein(&lower, &n.to_lowercase()), *n))
+        .filter(|(score, _)| *score >= 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_typos_and_case() {
+        let names = ["mean radius", "mean texture", "customer_id"];
+        assert_eq!(nearest("mean radiu", &names), Some("mean radius"));
+        assert_eq!(nearest("Customer_ID", &names), Some("customer_id"));
+        assert_eq!(nearest("zzz", &names), None);
+    }
+}
