@@ -14,7 +14,11 @@ pub fn run() -> anyhow::Result<u8> {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return Ok(if e.use_stderr() { Kind::Usage.exit_code() } else { 0 });
+            return Ok(if e.use_stderr() {
+                Kind::Usage.exit_code()
+            } else {
+                0
+            });
         }
     };
     logging::init(cli.log_format, cli.verbose, cli.quiet);
@@ -23,16 +27,25 @@ pub fn run() -> anyhow::Result<u8> {
             let job = Job::load(&args.target.job)?;
             let date = match args.target.date {
                 Some(d) => d,
-                None => clock::default_date(&job, clock::now().with_kind(Kind::Usage, || "reading the clock")?),
+                None => clock::default_date(
+                    &job,
+                    clock::now().with_kind(Kind::Usage, || "reading the clock")?,
+                ),
             };
-            let opts = run::RunOptions { force: args.force, threads: args.threads.map(|n| n.get()) };
+            let opts = run::RunOptions {
+                force: args.force,
+                threads: args.threads.map(|n| n.get()),
+            };
             run::run(&job, date, &opts)?;
         }
         Command::Check(args) => {
             let job = Job::load(&args.job)?;
             let date = match args.date {
                 Some(d) => d,
-                None => clock::default_date(&job, clock::now().with_kind(Kind::Usage, || "reading the clock")?),
+                None => clock::default_date(
+                    &job,
+                    clock::now().with_kind(Kind::Usage, || "reading the clock")?,
+                ),
             };
             print(&check::check(job, date)?)?;
         }

@@ -6,7 +6,11 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "batchscore", version, about = "Score a day's data through an ONNX model, atomically and on a schedule.")]
+#[command(
+    name = "batchscore",
+    version,
+    about = "Score a day's data through an ONNX model, atomically and on a schedule."
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]

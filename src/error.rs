@@ -90,7 +90,11 @@ impl std::error::Error for Failure {
 
 /// A new tagged error with no cause.
 pub fn failure(kind: Kind, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure { kind, message: message.into(), source: None })
+    anyhow::Error::new(Failure {
+        kind,
+        message: message.into(),
+        source: None,
+    })
 }
 
 /// The kind of an error: the innermost tag wins, because it was set closest
@@ -122,7 +126,11 @@ where
         S: Into<String>,
     {
         self.map_err(|e| {
-            anyhow::Error::new(Failure { kind, message: message().into(), source: Some(e.into()) })
+            anyhow::Error::new(Failure {
+                kind,
+                message: message().into(),
+                source: Some(e.into()),
+            })
         })
     }
 }
@@ -135,7 +143,10 @@ mod tests {
     #[test]
     fn innermost_tag_decides_the_exit_code() {
         let inner: anyhow::Result<()> = Err(failure(Kind::NoInput, "no file"));
-        let err = inner.with_kind(Kind::Io, || "reading").context("running job").unwrap_err();
+        let err = inner
+            .with_kind(Kind::Io, || "reading")
+            .context("running job")
+            .unwrap_err();
         assert_eq!(kind_of(&err), Kind::NoInput);
         assert_eq!(format!("{err:#}"), "running job: reading: no file");
     }

@@ -55,7 +55,9 @@ pub fn polars_dtype(elem: Elem) -> Option<DataType> {
 pub fn castable(from: &DataType, elem: Elem) -> bool {
     match elem {
         Elem::String => from.is_primitive_numeric() || from.is_string() || from.is_bool(),
-        Elem::F32 | Elem::F64 | Elem::I64 | Elem::I32 => from.is_primitive_numeric() || from.is_string() || from.is_bool() || from.is_null(),
+        Elem::F32 | Elem::F64 | Elem::I64 | Elem::I32 => {
+            from.is_primitive_numeric() || from.is_string() || from.is_bool() || from.is_null()
+        }
         Elem::Bool => from.is_bool() || from.is_string() || from.is_integer(),
         Elem::Other(_) => false,
     }
@@ -63,26 +65,71 @@ pub fn castable(from: &DataType, elem: Elem) -> bool {
 
 /// Converts every feature column to its input's type and lists each bad value.
 /// Returns the converted columns (same order as the feeds' columns).
-pub fn convert(df: &DataFrame, feeds: &[InputFeed], nan: NanRule, problems: &mut Vec<Problem>) -> anyhow::Result<Vec<Vec<Series>>> {
+pub fn convert(
+    df: &DataFrame,
+    feeds: &[InputFeed],
+    nan: NanRule,
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<Vec<Vec<Series>>> {
     feeds
         .iter()
         .map(|feed| {
-            let target = polars_dtype(feed.elem).ok_or_else(|| anyhow::anyhow!("model input {:?} has unsupported type {}", feed.input, feed.elem))?;
-            feed.columns.iter().map(|name| convert_column(df.column(name)?.as_materialized_series(), &target, nan, problems)).collect()
+            let target = polars_dtype(feed.elem).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "model input {:?} has unsupported type {}",
+                    feed.input,
+                    feed.elem
+                )
+            })?;
+            feed.columns
+                .iter()
+                .map(|name| {
+                    convert_column(
+                        df.column(name)?.as_materialized_series(),
+                        &target,
+                        nan,
+                        problems,
+                    )
+                })
+                .collect()
         })
         .collect()
 }
 
-fn convert_column(s: &Series, target: &DataType, nan: NanRule, problems: &mut Vec<Problem>) -> anyhow::Result<Series> {
-    let converted = if s.dtype() == target { s.clone() } else { s.cast(target)? };
+fn convert_column(
+    s: &Series,
+    target: &DataType,
+    nan: NanRule,
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<Series> {
+    let converted = if s.dtype() == target {
+        s.clone()
+    } else {
+        s.cast(target)?
+    };
     let name = s.name().as_str();
     if s.null_count() > 0 || converted.null_count() > 0 {
-        for (row, (orig, conv)) in s.is_null().iter().zip(converted.is_null().iter()).enumerate() {
+        for (row, (orig, conv)) in s
+            .is_null()
+            .iter()
+            .zip(converted.is_null().iter())
+            .enumerate()
+        {
             if orig == Some(true) {
-                problems.push(Problem { row, column: name.into(), value: None, reason: "missing value".into() });
+                problems.push(Problem {
+                    row,
+                    column: name.into(),
+                    value: None,
+                    reason: "missing value".into(),
+                });
             } else if conv == Some(true) {
                 let value = s.str_value(row).map(|v| v.into_owned()).unwrap_or_default();
-                problems.push(Problem { row, column: name.into(), value: Some(value), reason: format!("not a valid {}", type_word(target)) });
+                problems.push(Problem {
+                    row,
+                    column: name.into(),
+                    value: Some(value),
+                    reason: format!("not a valid {}", type_word(target)),
+                });
             }
         }
     }
@@ -94,15 +141,37 @@ fn convert_column(s: &Series, target: &DataType, nan: NanRule, problems: &mut Ve
                 && v.is_finite()
                 && v.fract() != 0.0
             {
-                problems.push(Problem { row, column: name.into(), value: Some(v.to_string()), reason: format!("not a whole number, the model wants {}", type_word(target)) });
+                problems.push(Problem {
+                    row,
+                    column: name.into(),
+                    value: Some(v.to_string()),
+                    reason: format!("not a whole number, the model wants {}", type_word(target)),
+                });
             }
         }
     }
     if nan == NanRule::Reject && target.is_float() {
-        let mut mark = |row: usize| problems.push(Problem { row, column: name.into(), value: Some("NaN".into()), reason: "NaN (not a number)".into() });
+        let mut mark = |row: usize| {
+            problems.push(Problem {
+                row,
+                column: name.into(),
+                value: Some("NaN".into()),
+                reason: "NaN (not a number)".into(),
+            })
+        };
         match target {
-            DataType::Float32 => converted.f32()?.iter().enumerate().filter(|(_, v)| v.is_some_and(f32::is_nan)).for_each(|(r, _)| mark(r)),
-            _ => converted.f64()?.iter().enumerate().filter(|(_, v)| v.is_some_and(f64::is_nan)).for_each(|(r, _)| mark(r)),
+            DataType::Float32 => converted
+                .f32()?
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_some_and(f32::is_nan))
+                .for_each(|(r, _)| mark(r)),
+            _ => converted
+                .f64()?
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_some_and(f64::is_nan))
+                .for_each(|(r, _)| mark(r)),
         }
     }
     Ok(converted)
@@ -146,7 +215,11 @@ pub fn tensors(columns: &[Vec<Series>], feeds: &[InputFeed]) -> anyhow::Result<V
                     }
                     tract_ndarray::Array2::from_shape_vec((rows, width), out)?.into_tensor()
                 }
-                Elem::Other(_) => anyhow::bail!("model input {:?} has unsupported type {}", feed.input, feed.elem),
+                Elem::Other(_) => anyhow::bail!(
+                    "model input {:?} has unsupported type {}",
+                    feed.input,
+                    feed.elem
+                ),
             })
         })
         .collect()
@@ -161,14 +234,25 @@ where
 {
     const BLOCK: usize = 256;
     let width = cols.len();
-    let chunked: Vec<ChunkedArray<T>> = cols.iter().map(|s| s.unpack::<T>().map(|ca| ca.rechunk().into_owned())).collect::<PolarsResult<_>>()?;
-    let slices: Vec<&[T::Native]> = chunked.iter().map(|ca| ca.cont_slice()).collect::<PolarsResult<_>>()?;
+    let chunked: Vec<ChunkedArray<T>> = cols
+        .iter()
+        .map(|s| s.unpack::<T>().map(|ca| ca.rechunk().into_owned()))
+        .collect::<PolarsResult<_>>()?;
+    let slices: Vec<&[T::Native]> = chunked
+        .iter()
+        .map(|ca| ca.cont_slice())
+        .collect::<PolarsResult<_>>()?;
     let mut out = vec![T::Native::default(); rows * width];
     for start in (0..rows).step_by(BLOCK) {
         let end = (start + BLOCK).min(rows);
         let block = &mut out[start * width..end * width];
         for (j, col) in slices.iter().enumerate() {
-            for (dst, &v) in block.iter_mut().skip(j).step_by(width).zip(&col[start..end]) {
+            for (dst, &v) in block
+                .iter_mut()
+                .skip(j)
+                .step_by(width)
+                .zip(&col[start..end])
+            {
                 *dst = v;
             }
         }
@@ -181,7 +265,11 @@ mod tests {
     use super::*;
 
     fn feed(elem: Elem, cols: &[&str]) -> InputFeed {
-        InputFeed { input: "x".into(), elem, columns: cols.iter().map(|s| s.to_string()).collect() }
+        InputFeed {
+            input: "x".into(),
+            elem,
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -189,7 +277,11 @@ mod tests {
         let n = 600; // more than one block
         let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let b: Vec<i64> = (0..n).map(|i| -(i as i64)).collect();
-        let df = DataFrame::new_infer_height(vec![Column::new("a b".into(), a), Column::new("c/d (e)".into(), b)]).unwrap();
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("a b".into(), a),
+            Column::new("c/d (e)".into(), b),
+        ])
+        .unwrap();
         let feeds = [feed(Elem::F32, &["a b", "c/d (e)"])];
         let mut problems = vec![];
         let cols = convert(&df, &feeds, NanRule::Reject, &mut problems).unwrap();
@@ -211,16 +303,40 @@ mod tests {
         ])
         .unwrap();
         let mut problems = vec![];
-        convert(&df, &[feed(Elem::F32, &["txt", "f"]), feed(Elem::I64, &["i"])], NanRule::Reject, &mut problems).unwrap();
-        let found: Vec<(usize, &str, Option<&str>)> = problems.iter().map(|p| (p.row, p.column.as_str(), p.value.as_deref())).collect();
-        assert_eq!(found, vec![(1, "txt", Some("n/a")), (2, "txt", None), (1, "f", Some("NaN")), (2, "i", Some("2.5"))]);
+        convert(
+            &df,
+            &[feed(Elem::F32, &["txt", "f"]), feed(Elem::I64, &["i"])],
+            NanRule::Reject,
+            &mut problems,
+        )
+        .unwrap();
+        let found: Vec<(usize, &str, Option<&str>)> = problems
+            .iter()
+            .map(|p| (p.row, p.column.as_str(), p.value.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (1, "txt", Some("n/a")),
+                (2, "txt", None),
+                (1, "f", Some("NaN")),
+                (2, "i", Some("2.5"))
+            ]
+        );
     }
 
     #[test]
     fn nan_passes_when_asked() {
-        let df = DataFrame::new_infer_height(vec![Column::new("f".into(), [1.0f32, f32::NAN])]).unwrap();
+        let df =
+            DataFrame::new_infer_height(vec![Column::new("f".into(), [1.0f32, f32::NAN])]).unwrap();
         let mut problems = vec![];
-        let cols = convert(&df, &[feed(Elem::F32, &["f"])], NanRule::Pass, &mut problems).unwrap();
+        let cols = convert(
+            &df,
+            &[feed(Elem::F32, &["f"])],
+            NanRule::Pass,
+            &mut problems,
+        )
+        .unwrap();
         assert!(problems.is_empty());
         let t = tensors(&cols, &[feed(Elem::F32, &["f"])]).unwrap();
         assert!(t[0].to_plain_array_view::<f32>().unwrap()[[1, 0]].is_nan());

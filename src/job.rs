@@ -88,7 +88,12 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { delimiter: ',', header: true, quote: Some('"'), null_values: vec![String::new()] }
+        CsvOptions {
+            delimiter: ',',
+            header: true,
+            quote: Some('"'),
+            null_values: vec![String::new()],
+        }
     }
 }
 
@@ -109,7 +114,9 @@ impl RunDateRule {
                 None => None,
             }
             .with_context(|| {
-                format!("run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)")
+                format!(
+                    "run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)"
+                )
             })?,
         };
         Ok(RunDateRule { days_back })
@@ -131,7 +138,10 @@ impl Template {
         if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
             bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
         }
-        Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
+        Ok(Template {
+            raw: raw.to_owned(),
+            base: base.to_owned(),
+        })
     }
 
     pub fn raw(&self) -> &str {
@@ -163,7 +173,10 @@ impl Template {
 pub enum Features {
     /// One `[N, F]` tensor from an ordered list of columns; `input` names the
     /// model input, or is `None` when the model has exactly one.
-    Tensor { input: Option<String>, columns: Vec<String> },
+    Tensor {
+        input: Option<String>,
+        columns: Vec<String>,
+    },
     /// One tensor per model input, each from its own columns (the
     /// ColumnTransformer shape: several `[N, 1]` inputs).
     PerInput(Vec<(String, Vec<String>)>),
@@ -173,7 +186,10 @@ impl Features {
     pub fn all_columns(&self) -> Vec<&str> {
         match self {
             Features::Tensor { columns, .. } => columns.iter().map(String::as_str).collect(),
-            Features::PerInput(v) => v.iter().flat_map(|(_, c)| c.iter().map(String::as_str)).collect(),
+            Features::PerInput(v) => v
+                .iter()
+                .flat_map(|(_, c)| c.iter().map(String::as_str))
+                .collect(),
         }
     }
 }
@@ -213,14 +229,22 @@ pub struct Job {
 impl Job {
     pub fn load(path: &Path) -> anyhow::Result<Job> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound { Kind::Config } else { Kind::Io };
-            failure(kind, format!("cannot read job file {}: {e}", path.display()))
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                Kind::Config
+            } else {
+                Kind::Io
+            };
+            failure(
+                kind,
+                format!("cannot read job file {}: {e}", path.display()),
+            )
         })?;
         Job::parse(path, &text).with_kind(Kind::Config, || format!("job file {}", path.display()))
     }
 
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<Job> {
-        let file: JobFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let file: JobFile =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -228,8 +252,15 @@ impl Job {
         let base = std::path::absolute(&base).unwrap_or(base);
 
         let name = file.name.trim().to_owned();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            bail!("name {:?}: use letters, digits, '-', '_' or '.' (it names lock and record files)", file.name);
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!(
+                "name {:?}: use letters, digits, '-', '_' or '.' (it names lock and record files)",
+                file.name
+            );
         }
         let (timezone, timezone_is_local) = match file.timezone.as_deref() {
             None | Some("local") => (local_zone(), true),
@@ -249,7 +280,10 @@ impl Job {
         }
 
         let input = Template::new("input.path", &file.input.path, &base)?;
-        let input_format = file.input.format.or_else(|| Format::from_path(&file.input.path));
+        let input_format = file
+            .input
+            .format
+            .or_else(|| Format::from_path(&file.input.path));
         let csv = file.input.csv;
         if !csv.delimiter.is_ascii() || csv.quote.is_some_and(|q| !q.is_ascii()) {
             bail!("input.csv: delimiter and quote must be single ASCII characters");
@@ -261,9 +295,16 @@ impl Job {
             Some(table) => parse_outputs(table)?,
         };
         let output = Template::new("output.path", &file.output.path, &base)?;
-        let output_format = match file.output.format.or_else(|| Format::from_path(&file.output.path)) {
+        let output_format = match file
+            .output
+            .format
+            .or_else(|| Format::from_path(&file.output.path))
+        {
             Some(f) => f,
-            None => bail!("output.format: cannot tell from {:?}; set format = \"parquet\" or \"csv\"", file.output.path),
+            None => bail!(
+                "output.format: cannot tell from {:?}; set format = \"parquet\" or \"csv\"",
+                file.output.path
+            ),
         };
         let state_dir = match &file.state_dir {
             Some(d) => base.join(d),
@@ -298,7 +339,10 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
             if columns.is_empty() {
                 bail!("features.columns is empty");
             }
-            Ok(Features::Tensor { input: f.input, columns })
+            Ok(Features::Tensor {
+                input: f.input,
+                columns,
+            })
         }
         (None, Some(table)) => {
             if f.input.is_some() {
@@ -312,10 +356,14 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
                         .into_iter()
                         .map(|c| match c {
                             toml::Value::String(s) => Ok(s),
-                            other => Err(anyhow::anyhow!("features.inputs.{input}: {other} is not a column name")),
+                            other => Err(anyhow::anyhow!(
+                                "features.inputs.{input}: {other} is not a column name"
+                            )),
                         })
                         .collect::<anyhow::Result<_>>()?,
-                    other => bail!("features.inputs.{input}: expected a column name or a list of them, got {other}"),
+                    other => bail!(
+                        "features.inputs.{input}: expected a column name or a list of them, got {other}"
+                    ),
                 };
                 v.push((input, cols));
             }
@@ -324,8 +372,12 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
             }
             Ok(Features::PerInput(v))
         }
-        (Some(_), Some(_)) => bail!("features: give either `columns` (one tensor) or `inputs` (one per model input), not both"),
-        (None, None) => bail!("features: missing `columns` (one tensor) or `inputs` (one per model input)"),
+        (Some(_), Some(_)) => bail!(
+            "features: give either `columns` (one tensor) or `inputs` (one per model input), not both"
+        ),
+        (None, None) => {
+            bail!("features: missing `columns` (one tensor) or `inputs` (one per model input)")
+        }
     }
 }
 
@@ -350,7 +402,10 @@ fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
 
 /// The machine's own zone, for jobs that don't name one.
 fn local_zone() -> chrono_tz::Tz {
-    iana_time_zone::get_timezone().ok().and_then(|name| name.parse().ok()).unwrap_or(chrono_tz::UTC)
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 #[cfg(test)]
@@ -378,8 +433,14 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         let job = parse(MIN).unwrap();
         assert_eq!(job.model, Path::new("/srv/jobs/m.onnx"));
         let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        assert_eq!(job.input.expand(d), Path::new("/srv/jobs/in/2026-11-23.csv"));
-        assert_eq!(job.output.expand(d), Path::new("/srv/jobs/../out/2026/scores-20261123.parquet"));
+        assert_eq!(
+            job.input.expand(d),
+            Path::new("/srv/jobs/in/2026-11-23.csv")
+        );
+        assert_eq!(
+            job.output.expand(d),
+            Path::new("/srv/jobs/../out/2026/scores-20261123.parquet")
+        );
         assert_eq!(job.state_dir, Path::new("/srv/jobs/../out/_batchscore"));
         assert_eq!(job.output_format, Format::Parquet);
         assert_eq!(job.input_format, Some(Format::Csv));
@@ -408,12 +469,23 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
 
     #[test]
     fn outputs_keep_their_order_and_indices() {
-        let job = parse(&format!("{MIN}\n[outputs]\nlabel = \"output_label\"\np1 = \"probabilities[1]\"\n")).unwrap();
+        let job = parse(&format!(
+            "{MIN}\n[outputs]\nlabel = \"output_label\"\np1 = \"probabilities[1]\"\n"
+        ))
+        .unwrap();
         assert_eq!(
             job.outputs,
             vec![
-                OutputMap { column: "label".into(), from: "output_label".into(), index: None },
-                OutputMap { column: "p1".into(), from: "probabilities".into(), index: Some(1) },
+                OutputMap {
+                    column: "label".into(),
+                    from: "output_label".into(),
+                    index: None
+                },
+                OutputMap {
+                    column: "p1".into(),
+                    from: "probabilities".into(),
+                    index: Some(1)
+                },
             ]
         );
     }
@@ -425,8 +497,16 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
             "[features.inputs]\nage = \"age\"\ncity = [\"home city\"]",
         );
         let job = parse(&text).unwrap();
-        let Features::PerInput(v) = job.features else { panic!("expected per-input features") };
-        assert_eq!(v, vec![("age".into(), vec!["age".into()]), ("city".into(), vec!["home city".into()])]);
+        let Features::PerInput(v) = job.features else {
+            panic!("expected per-input features")
+        };
+        assert_eq!(
+            v,
+            vec![
+                ("age".into(), vec!["age".into()]),
+                ("city".into(), vec!["home city".into()])
+            ]
+        );
     }
 
     #[test]

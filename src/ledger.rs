@@ -88,7 +88,9 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(state_dir: &Path, job: &str) -> Ledger {
-        Ledger { dir: state_dir.join(job) }
+        Ledger {
+            dir: state_dir.join(job),
+        }
     }
 
     pub fn record_path(&self, date: NaiveDate) -> PathBuf {
@@ -100,7 +102,11 @@ impl Ledger {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display())),
+            Err(e) => {
+                return Err(e).with_kind(Kind::Io, || {
+                    format!("reading run record {}", path.display())
+                });
+            }
         };
         // A record we cannot parse proves nothing: treat the date as not done.
         match serde_json::from_str(&text) {
@@ -114,14 +120,18 @@ impl Ledger {
 
     /// The successful record for `date`, if its output is still there.
     pub fn done(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
-        Ok(self.read(date)?.filter(|r| r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.is_file())))
+        Ok(self.read(date)?.filter(|r| {
+            r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.is_file())
+        }))
     }
 
     pub fn write(&self, record: &Record) -> anyhow::Result<PathBuf> {
         let path = self.record_path(record.date);
-        let mut json = serde_json::to_vec_pretty(record).with_kind(Kind::Internal, || "encoding the run record")?;
+        let mut json = serde_json::to_vec_pretty(record)
+            .with_kind(Kind::Internal, || "encoding the run record")?;
         json.push(b'\n');
-        write_atomic(&path, &json).map_err(|e| e.context(format!("writing run record {}", path.display())))?;
+        write_atomic(&path, &json)
+            .map_err(|e| e.context(format!("writing run record {}", path.display())))?;
         Ok(path)
     }
 
@@ -129,7 +139,9 @@ impl Ledger {
     /// holder. The OS releases it when the process dies, however it dies,
     /// so a crash never blocks the next night.
     pub fn lock(&self, date: NaiveDate) -> anyhow::Result<Lock> {
-        std::fs::create_dir_all(&self.dir).with_kind(Kind::CantCreate, || format!("cannot create state directory {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).with_kind(Kind::CantCreate, || {
+            format!("cannot create state directory {}", self.dir.display())
+        })?;
         let path = self.dir.join(format!("{date}.lock"));
         let mut file = File::options()
             .read(true)
@@ -137,21 +149,44 @@ impl Ledger {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_kind(Kind::CantCreate, || format!("cannot open lock file {}", path.display()))?;
+            .with_kind(Kind::CantCreate, || {
+                format!("cannot open lock file {}", path.display())
+            })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "another process".to_owned() } else { holder.to_owned() };
-                return Err(failure(Kind::Locked, format!("{date} is being scored by {holder} (lock {})", path.display())));
+                let holder = if holder.is_empty() {
+                    "another process".to_owned()
+                } else {
+                    holder.to_owned()
+                };
+                return Err(failure(
+                    Kind::Locked,
+                    format!(
+                        "{date} is being scored by {holder} (lock {})",
+                        path.display()
+                    ),
+                ));
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e).with_kind(Kind::Io, || format!("locking {}", path.display())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_kind(Kind::Io, || format!("locking {}", path.display()));
+            }
         }
-        let me = format!("pid {} on {} since {}", std::process::id(), hostname(), Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let me = format!(
+            "pid {} on {} since {}",
+            std::process::id(),
+            hostname(),
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
         // Best effort: the lock itself is what matters, the text only names its holder.
-        let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes())).and_then(|_| file.flush());
+        let _ = file
+            .set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| file.write_all(me.as_bytes()))
+            .and_then(|_| file.flush());
         Ok(Lock { _file: file })
     }
 }
@@ -166,6 +201,10 @@ pub fn hostname() -> String {
         .or_else(|_| std::env::var("COMPUTERNAME"))
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown-host".into())
 }

@@ -32,8 +32,14 @@ fn main() -> ExitCode {
             let kind = kind_of(&err);
             // One message, whole, in the format the operator asked for.
             match logging::format() {
-                cli::LogFormat::Json => tracing::error!(kind = kind.label(), exit_code = kind.exit_code(), "{err:#}"),
-                cli::LogFormat::Human => eprintln!("error: {err:#}\n({}, exit code {})", kind.label(), kind.exit_code()),
+                cli::LogFormat::Json => {
+                    tracing::error!(kind = kind.label(), exit_code = kind.exit_code(), "{err:#}")
+                }
+                cli::LogFormat::Human => eprintln!(
+                    "error: {err:#}\n({}, exit code {})",
+                    kind.label(),
+                    kind.exit_code()
+                ),
             }
             kind.exit_code()
         }

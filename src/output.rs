@@ -24,22 +24,30 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
         let dir = parent(path);
-        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || {
+            format!("cannot create directory {}", dir.display())
+        })?;
         let prefix = format!(".{}.", file_name(path));
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         // tempfile creates 0600 files; outputs are for other readers too (the umask still applies).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder
-            .tempfile_in(dir)
-            .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
-        Ok(AtomicFile { tmp, path: path.to_owned() })
+        let tmp = builder.tempfile_in(dir).with_kind(Kind::CantCreate, || {
+            format!("cannot create a file in {}", dir.display())
+        })?;
+        Ok(AtomicFile {
+            tmp,
+            path: path.to_owned(),
+        })
     }
 
     /// A second handle on the temporary file, for writers that want to own one.
     pub fn handle(&self) -> anyhow::Result<File> {
-        self.tmp.as_file().try_clone().with_kind(Kind::Io, || format!("writing {}", self.path.display()))
+        self.tmp
+            .as_file()
+            .try_clone()
+            .with_kind(Kind::Io, || format!("writing {}", self.path.display()))
     }
 
     pub fn path(&self) -> &Path {
@@ -49,8 +57,14 @@ impl AtomicFile {
     /// Makes the content durable, then gives it its final name.
     pub fn commit(self) -> anyhow::Result<()> {
         let path = self.path;
-        self.tmp.as_file().sync_all().with_kind(Kind::Io, || format!("writing {}", path.display()))?;
-        self.tmp.persist(&path).map_err(|e| e.error).with_kind(Kind::Io, || format!("renaming into {}", path.display()))?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_kind(Kind::Io, || format!("renaming into {}", path.display()))?;
         sync_dir(parent(&path));
         Ok(())
     }
@@ -59,7 +73,9 @@ impl AtomicFile {
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let f = AtomicFile::create(path)?;
-    f.handle()?.write_all(bytes).with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+    f.handle()?
+        .write_all(bytes)
+        .with_kind(Kind::Io, || format!("writing {}", path.display()))?;
     f.commit()
 }
 
@@ -67,14 +83,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// while holding the job's lock, so no live writer owns them.
 pub fn sweep_stale(path: &Path) {
     let prefix = format!(".{}.", file_name(path));
-    let Ok(entries) = std::fs::read_dir(parent(path)) else { return };
+    let Ok(entries) = std::fs::read_dir(parent(path)) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(&prefix) && name.ends_with(".tmp") {
             match std::fs::remove_file(e.path()) {
-                Ok(()) => tracing::info!(file = %e.path().display(), "removed a temporary file left by an interrupted run"),
-                Err(err) => tracing::warn!(file = %e.path().display(), "cannot remove a stale temporary file: {err}"),
+                Ok(()) => {
+                    tracing::info!(file = %e.path().display(), "removed a temporary file left by an interrupted run")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), "cannot remove a stale temporary file: {err}")
+                }
             }
         }
     }
@@ -88,7 +110,9 @@ fn parent(path: &Path) -> &Path {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into())
 }
 
 /// A rename is durable only once its directory entry is; Windows has no
@@ -146,22 +170,34 @@ impl TableWriter {
     pub fn create(path: &Path, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
         let file = AtomicFile::create(path)?;
         let flush_error = Arc::new(std::sync::Mutex::new(None));
-        let out = Sink { buf: BufWriter::with_capacity(1 << 20, file.handle()?), error: flush_error.clone() };
+        let out = Sink {
+            buf: BufWriter::with_capacity(1 << 20, file.handle()?),
+            error: flush_error.clone(),
+        };
         let inner = match format {
             Format::Parquet => Inner::Parquet(
                 ParquetWriter::new(out)
                     .with_compression(ParquetCompression::Zstd(None))
                     .batched(schema)
-                    .with_kind(Kind::CantCreate, || format!("cannot start Parquet output {}", path.display()))?,
+                    .with_kind(Kind::CantCreate, || {
+                        format!("cannot start Parquet output {}", path.display())
+                    })?,
             ),
             Format::Csv => Inner::Csv(
                 CsvWriter::new(out)
                     .include_header(true)
                     .batched(schema)
-                    .with_kind(Kind::CantCreate, || format!("cannot start CSV output {}", path.display()))?,
+                    .with_kind(Kind::CantCreate, || {
+                        format!("cannot start CSV output {}", path.display())
+                    })?,
             ),
         };
-        Ok(TableWriter { inner, file, rows: 0, flush_error })
+        Ok(TableWriter {
+            inner,
+            file,
+            rows: 0,
+            flush_error,
+        })
     }
 
     pub fn write(&mut self, df: &mut DataFrame) -> anyhow::Result<()> {
@@ -185,7 +221,11 @@ impl TableWriter {
         }
         .with_kind(Kind::Io, || format!("finishing {path}"))?;
         // The format writer and its buffer are gone now: the last flush has run.
-        let flushed = self.flush_error.lock().map_err(|_| failure(Kind::Internal, "flush status poisoned"))?.take();
+        let flushed = self
+            .flush_error
+            .lock()
+            .map_err(|_| failure(Kind::Internal, "flush status poisoned"))?
+            .take();
         if let Some(e) = flushed {
             return Err(e).with_kind(Kind::Io, || format!("writing {path}"));
         }

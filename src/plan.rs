@@ -36,11 +36,17 @@ pub struct Issue {
 
 impl Issue {
     fn new(kind: Kind, message: impl Into<String>) -> Issue {
-        Issue { kind, message: message.into() }
+        Issue {
+            kind,
+            message: message.into(),
+        }
     }
 
     fn from_error(e: &anyhow::Error) -> Issue {
-        Issue { kind: kind_of(e), message: format!("{e:#}") }
+        Issue {
+            kind: kind_of(e),
+            message: format!("{e:#}"),
+        }
     }
 }
 
@@ -56,10 +62,23 @@ pub fn build(job: Job, date: NaiveDate) -> anyhow::Result<Plan> {
 fn combine(issues: Vec<Issue>) -> anyhow::Error {
     let kind = issues.first().map_or(Kind::Internal, |i| i.kind);
     if issues.len() == 1 {
-        return failure(kind, issues.into_iter().map(|i| i.message).collect::<String>());
+        return failure(
+            kind,
+            issues.into_iter().map(|i| i.message).collect::<String>(),
+        );
     }
-    let list: Vec<String> = issues.iter().map(|i| format!("  - {}", i.message)).collect();
-    failure(kind, format!("{} found:\n{}", plural(issues.len(), "problem"), list.join("\n")))
+    let list: Vec<String> = issues
+        .iter()
+        .map(|i| format!("  - {}", i.message))
+        .collect();
+    failure(
+        kind,
+        format!(
+            "{} found:\n{}",
+            plural(issues.len(), "problem"),
+            list.join("\n")
+        ),
+    )
 }
 
 fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Option<Plan> {
@@ -71,7 +90,12 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
         }
     };
     let feeds = map_features(&job.features, &info, issues);
-    let files = match input::resolve(&job.input.expand(date), job.input_format, date, job.input.raw()) {
+    let files = match input::resolve(
+        &job.input.expand(date),
+        job.input_format,
+        date,
+        job.input.raw(),
+    ) {
         Ok(f) => f,
         Err(e) => {
             issues.push(Issue::from_error(&e));
@@ -81,7 +105,16 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
     if !issues.is_empty() && feeds.is_empty() {
         return None;
     }
-    let widths: Vec<usize> = info.inputs.iter().map(|p| feeds.iter().find(|f| f.input == p.name).map_or(1, |f| f.columns.len())).collect();
+    let widths: Vec<usize> = info
+        .inputs
+        .iter()
+        .map(|p| {
+            feeds
+                .iter()
+                .find(|f| f.input == p.name)
+                .map_or(1, |f| f.columns.len())
+        })
+        .collect();
     let model = match info.compile(&widths) {
         Ok(m) => m,
         Err(e) => {
@@ -89,21 +122,38 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
             return None;
         }
     };
-    let outs = score::plan_outputs(&model, &job.outputs).map_err(|e| issues.push(Issue::from_error(&e))).unwrap_or_default();
+    let outs = score::plan_outputs(&model, &job.outputs)
+        .map_err(|e| issues.push(Issue::from_error(&e)))
+        .unwrap_or_default();
 
     // Read order: keep columns first (as they appear in the output), then
     // the features not already kept.
     let mut columns: Vec<String> = Vec::new();
-    for c in job.keep.iter().map(String::as_str).chain(job.features.all_columns()) {
+    for c in job
+        .keep
+        .iter()
+        .map(String::as_str)
+        .chain(job.features.all_columns())
+    {
         if !columns.iter().any(|x| x == c) {
             columns.push(c.to_owned());
         }
     }
     let csv_dtypes: Vec<DataType> = columns
         .iter()
-        .map(|c| feeds.iter().find(|f| f.columns.contains(c)).and_then(|f| features::polars_dtype(f.elem)).unwrap_or(DataType::String))
+        .map(|c| {
+            feeds
+                .iter()
+                .find(|f| f.columns.contains(c))
+                .and_then(|f| features::polars_dtype(f.elem))
+                .unwrap_or(DataType::String)
+        })
         .collect();
-    let read = ReadSpec { columns, csv_dtypes, csv: job.csv.clone() };
+    let read = ReadSpec {
+        columns,
+        csv_dtypes,
+        csv: job.csv.clone(),
+    };
 
     let mut keep_types: Vec<Option<DataType>> = vec![None; job.keep.len()];
     for file in &files {
@@ -115,16 +165,39 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
     }
     for o in &outs {
         if output_schema.contains(&o.name) {
-            issues.push(Issue::new(Kind::Config, format!("output column {:?} is also a keep column; rename it in [outputs]", o.name)));
+            issues.push(Issue::new(
+                Kind::Config,
+                format!(
+                    "output column {:?} is also a keep column; rename it in [outputs]",
+                    o.name
+                ),
+            ));
         }
         output_schema.insert(o.name.as_str().into(), o.dtype.clone());
     }
     let output_path = job.output.expand(date);
-    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema })
+    Some(Plan {
+        job,
+        date,
+        model,
+        files,
+        feeds,
+        outs,
+        read,
+        output_path,
+        output_schema,
+    })
 }
 
 /// Checks one input file's header against the mapping.
-fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed], keep_types: &mut [Option<DataType>], issues: &mut Vec<Issue>) {
+fn check_file(
+    file: &InputFile,
+    read: &ReadSpec,
+    job: &Job,
+    feeds: &[InputFeed],
+    keep_types: &mut [Option<DataType>],
+    issues: &mut Vec<Issue>,
+) {
     let schema = match input::schema(file, read) {
         Ok(s) => s,
         Err(e) => {
@@ -134,7 +207,11 @@ fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed],
     };
     let shown = file.path.display();
     let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-    let missing: Vec<&String> = read.columns.iter().filter(|c| !schema.contains(c)).collect();
+    let missing: Vec<&String> = read
+        .columns
+        .iter()
+        .filter(|c| !schema.contains(c))
+        .collect();
     if !missing.is_empty() {
         let listed: Vec<String> = missing
             .iter()
@@ -143,7 +220,11 @@ fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed],
                 None => format!("{m:?}"),
             })
             .collect();
-        let mut msg = format!("{shown}: missing {}: {}", plural(missing.len(), "column"), listed.join(", "));
+        let mut msg = format!(
+            "{shown}: missing {}: {}",
+            plural(missing.len(), "column"),
+            listed.join(", ")
+        );
         if file.format == Format::Csv && names.len() == 1 {
             msg.push_str(&format!(
                 "; the whole header was read as one column {:?}: is the delimiter {:?} right?",
@@ -158,14 +239,24 @@ fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed],
             if let Some(dt) = schema.get(c)
                 && !features::castable(dt, feed.elem)
             {
-                issues.push(Issue::new(Kind::Data, format!("{shown}: column {c:?} is {dt}, which cannot feed model input {:?} ({})", feed.input, feed.elem)));
+                issues.push(Issue::new(
+                    Kind::Data,
+                    format!(
+                        "{shown}: column {c:?} is {dt}, which cannot feed model input {:?} ({})",
+                        feed.input, feed.elem
+                    ),
+                ));
             }
         }
     }
     for (slot, name) in keep_types.iter_mut().zip(&job.keep) {
         let Some(dt) = schema.get(name) else { continue };
         // CSV ids are read as text, so they come out exactly as written.
-        let dt = if file.format == Format::Csv { DataType::String } else { dt.clone() };
+        let dt = if file.format == Format::Csv {
+            DataType::String
+        } else {
+            dt.clone()
+        };
         match slot {
             None => *slot = Some(dt),
             Some(prev) if *prev != dt => {
@@ -177,10 +268,22 @@ fn check_file(file: &InputFile, read: &ReadSpec, job: &Job, feeds: &[InputFeed],
 }
 
 fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) -> Vec<InputFeed> {
-    let inputs_listed = || info.inputs.iter().map(|p| format!("{:?} {} {}", p.name, p.elem, p.shape_string())).collect::<Vec<_>>().join(", ");
+    let inputs_listed = || {
+        info.inputs
+            .iter()
+            .map(|p| format!("{:?} {} {}", p.name, p.elem, p.shape_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let pairs: Vec<(String, Vec<String>)> = match features {
-        Features::Tensor { input: Some(name), columns } => vec![(name.clone(), columns.clone())],
-        Features::Tensor { input: None, columns } => match info.inputs.as_slice() {
+        Features::Tensor {
+            input: Some(name),
+            columns,
+        } => vec![(name.clone(), columns.clone())],
+        Features::Tensor {
+            input: None,
+            columns,
+        } => match info.inputs.as_slice() {
             [only] => vec![(only.name.clone(), columns.clone())],
             _ => {
                 issues.push(Issue::new(
@@ -195,11 +298,24 @@ fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) 
     let mut feeds = Vec::new();
     for (name, columns) in pairs {
         let Some(port) = info.inputs.iter().find(|p| p.name == name) else {
-            issues.push(Issue::new(Kind::Model, format!("model {} has no input {name:?}; its inputs are {}", info.path.display(), inputs_listed())));
+            issues.push(Issue::new(
+                Kind::Model,
+                format!(
+                    "model {} has no input {name:?}; its inputs are {}",
+                    info.path.display(),
+                    inputs_listed()
+                ),
+            ));
             continue;
         };
         if features::polars_dtype(port.elem).is_none() {
-            issues.push(Issue::new(Kind::Model, format!("model input {name:?} has type {}, which batchscore cannot feed", port.elem)));
+            issues.push(Issue::new(
+                Kind::Model,
+                format!(
+                    "model input {name:?} has type {}, which batchscore cannot feed",
+                    port.elem
+                ),
+            ));
             continue;
         }
         if let Some(w) = port.width()
@@ -207,14 +323,35 @@ fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) 
         {
             issues.push(Issue::new(
                 Kind::Model,
-                format!("model input {name:?} is {} {}: it takes {w} columns, but the job maps {}", port.elem, port.shape_string(), plural(columns.len(), "column")),
+                format!(
+                    "model input {name:?} is {} {}: it takes {w} columns, but the job maps {}",
+                    port.elem,
+                    port.shape_string(),
+                    plural(columns.len(), "column")
+                ),
             ));
         }
-        feeds.push(InputFeed { input: name, elem: port.elem, columns });
+        feeds.push(InputFeed {
+            input: name,
+            elem: port.elem,
+            columns,
+        });
     }
     for p in &info.inputs {
-        if !feeds.iter().any(|f| f.input == p.name) && !issues.iter().any(|i| i.message.contains(&format!("{:?}", p.name))) {
-            issues.push(Issue::new(Kind::Model, format!("model input {:?} ({} {}) is not fed: add it to [features.inputs]", p.name, p.elem, p.shape_string())));
+        if !feeds.iter().any(|f| f.input == p.name)
+            && !issues
+                .iter()
+                .any(|i| i.message.contains(&format!("{:?}", p.name)))
+        {
+            issues.push(Issue::new(
+                Kind::Model,
+                format!(
+                    "model input {:?} ({} {}) is not fed: add it to [features.inputs]",
+                    p.name,
+                    p.elem,
+                    p.shape_string()
+                ),
+            ));
         }
     }
     feeds
@@ -225,14 +362,23 @@ fn nearest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_lowercase();
     names
         .iter()
-        .map(|n| (strsim::normalized_levenshtein(&lower, &n.to_lowercase()), *n))
+        .map(|n| {
+            (
+                strsim::normalized_levenshtein(&lower, &n.to_lowercase()),
+                *n,
+            )
+        })
         .filter(|(score, _)| *score >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ struct Progress {
 }
 
 pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
-    opts.threads.or(job.threads).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    opts.threads
+        .or(job.threads)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outcome> {
@@ -60,7 +62,11 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         job: job.name.clone(),
         job_file: std::path::absolute(&job.path).unwrap_or_else(|_| job.path.clone()),
         date,
-        status: if result.is_ok() { Status::Success } else { Status::Failed },
+        status: if result.is_ok() {
+            Status::Success
+        } else {
+            Status::Failed
+        },
         batchscore_version: env!("CARGO_PKG_VERSION").into(),
         model: progress.model,
         inputs: progress.inputs,
@@ -75,7 +81,11 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         chunk_rows: job.chunk_rows,
         host: crate::ledger::hostname(),
         pid: std::process::id(),
-        error: result.as_ref().err().map(|e| ErrorEntry { kind: kind_of(e).label().into(), exit_code: kind_of(e).exit_code(), message: format!("{e:#}") }),
+        error: result.as_ref().err().map(|e| ErrorEntry {
+            kind: kind_of(e).label().into(),
+            exit_code: kind_of(e).exit_code(),
+            message: format!("{e:#}"),
+        }),
     };
     // The record goes last: a date is done only once it says so.
     let written = ledger.write(&record);
@@ -87,15 +97,36 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     Ok(Outcome::Scored(record))
 }
 
-fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) -> anyhow::Result<()> {
+fn execute(
+    job: &Job,
+    date: NaiveDate,
+    threads: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let plan = plan::build(job.clone(), date)?;
-    progress.model = Some(ModelEntry { path: plan.model.info.path.clone(), sha256: plan.model.info.sha256.clone(), bytes: plan.model.info.bytes });
-    progress.inputs = plan.files.iter().map(|f| FileEntry { path: f.path.clone(), bytes: f.bytes, rows: None }).collect();
+    progress.model = Some(ModelEntry {
+        path: plan.model.info.path.clone(),
+        sha256: plan.model.info.sha256.clone(),
+        bytes: plan.model.info.bytes,
+    });
+    progress.inputs = plan
+        .files
+        .iter()
+        .map(|f| FileEntry {
+            path: f.path.clone(),
+            bytes: f.bytes,
+            rows: None,
+        })
+        .collect();
     sweep_stale(&plan.output_path);
     match score_all(&plan, threads, false, progress) {
         // A typed CSV read stops at the first cell it cannot parse, without
         // saying which row; read the text and convert it ourselves to find out.
-        Err(e) if kind_of(&e) == Kind::Data && plan.files.iter().any(|f| f.format == Format::Csv) && is_parse_error(&e) => {
+        Err(e)
+            if kind_of(&e) == Kind::Data
+                && plan.files.iter().any(|f| f.format == Format::Csv)
+                && is_parse_error(&e) =>
+        {
             warn!("{e:#}; reading again as text to find the row");
             progress.rows = Rows::default();
             score_all(&plan, threads, true, progress)
@@ -109,12 +140,21 @@ fn is_parse_error(e: &anyhow::Error) -> bool {
     text.contains("could not parse") || text.contains("parse")
 }
 
-fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress) -> anyhow::Result<()> {
+fn score_all(
+    plan: &Plan,
+    threads: usize,
+    as_text: bool,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let mut read = plan.read.clone();
     if as_text {
         read.csv_dtypes = vec![DataType::String; read.columns.len()];
     }
-    let mut writer = TableWriter::create(&plan.output_path, plan.job.output_format, &plan.output_schema)?;
+    let mut writer = TableWriter::create(
+        &plan.output_path,
+        plan.job.output_format,
+        &plan.output_schema,
+    )?;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
         for chunk in ChunkReader::open(ix, file, &read, plan.job.chunk_rows)? {
@@ -123,21 +163,52 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
             progress.rows.read += n;
             file_rows += n;
             let mut problems = Vec::new();
-            let converted = features::convert(&chunk.df, &plan.feeds, NanRule::Reject, &mut problems).map_err(|e| {
-                failure(Kind::Data, format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1))
-            })?;
+            let converted =
+                features::convert(&chunk.df, &plan.feeds, NanRule::Reject, &mut problems).map_err(
+                    |e| {
+                        failure(
+                            Kind::Data,
+                            format!(
+                                "{}: rows {}..: {e:#}",
+                                file.path.display(),
+                                chunk.first_row + 1
+                            ),
+                        )
+                    },
+                )?;
             if let Some(p) = problems.iter().min_by_key(|p| p.row) {
-                let value = p.value.as_deref().map_or("null".to_owned(), |v| format!("{v:?}"));
+                let value = p
+                    .value
+                    .as_deref()
+                    .map_or("null".to_owned(), |v| format!("{v:?}"));
                 return Err(failure(
                     Kind::Data,
-                    format!("{}: row {}, column {:?}: {value}: {}", file.path.display(), chunk.first_row + p.row as u64 + 1, p.column, p.reason),
+                    format!(
+                        "{}: row {}, column {:?}: {value}: {}",
+                        file.path.display(),
+                        chunk.first_row + p.row as u64 + 1,
+                        p.column,
+                        p.reason
+                    ),
                 ));
             }
             let mut out = if chunk.df.height() == 0 {
                 continue;
             } else {
-                let scored = score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads)
-                    .map_err(|e| failure(Kind::Model, format!("model {} failed on {} rows {}..{}: {e:#}", plan.model.info.path.display(), file.path.display(), chunk.first_row + 1, chunk.first_row + n)))?;
+                let scored =
+                    score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads)
+                        .map_err(|e| {
+                            failure(
+                                Kind::Model,
+                                format!(
+                                    "model {} failed on {} rows {}..{}: {e:#}",
+                                    plan.model.info.path.display(),
+                                    file.path.display(),
+                                    chunk.first_row + 1,
+                                    chunk.first_row + n
+                                ),
+                            )
+                        })?;
                 output_frame(plan, &chunk.df, scored)?
             };
             writer.write(&mut out)?;
@@ -155,13 +226,20 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
     if rows.read != rows.scored + rows.rejected || written != rows.scored {
         return Err(failure(
             Kind::Internal,
-            format!("row accounting does not add up: read {} ≠ scored {} + rejected {} (written {written}); output not committed", rows.read, rows.scored, rows.rejected),
+            format!(
+                "row accounting does not add up: read {} ≠ scored {} + rejected {} (written {written}); output not committed",
+                rows.read, rows.scored, rows.rejected
+            ),
         ));
     }
     let path = file.path().to_owned();
     file.commit()?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    progress.output = Some(FileEntry { path, bytes, rows: Some(written) });
+    progress.output = Some(FileEntry {
+        path,
+        bytes,
+        rows: Some(written),
+    });
     Ok(())
 }
 
@@ -170,8 +248,16 @@ fn output_frame(plan: &Plan, input: &DataFrame, scored: Vec<Column>) -> anyhow::
     let mut cols = Vec::with_capacity(plan.job.keep.len() + scored.len());
     for name in &plan.job.keep {
         let c = input.column(name)?;
-        let want = plan.output_schema.get(name).cloned().unwrap_or(DataType::String);
-        cols.push(if c.dtype() == &want { c.clone() } else { c.cast(&want)? });
+        let want = plan
+            .output_schema
+            .get(name)
+            .cloned()
+            .unwrap_or(DataType::String);
+        cols.push(if c.dtype() == &want {
+            c.clone()
+        } else {
+            c.cast(&want)?
+        });
     }
     cols.extend(scored);
     Ok(DataFrame::new(input.height(), cols)?)

@@ -26,7 +26,16 @@ pub struct OutColumn {
 pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<OutColumn>> {
     let default: Vec<OutputMap>;
     let maps = if maps.is_empty() {
-        default = model.info.outputs.iter().map(|o| OutputMap { column: o.name.clone(), from: o.name.clone(), index: None }).collect();
+        default = model
+            .info
+            .outputs
+            .iter()
+            .map(|o| OutputMap {
+                column: o.name.clone(),
+                from: o.name.clone(),
+                index: None,
+            })
+            .collect();
         &default
     } else {
         maps
@@ -35,31 +44,80 @@ pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<Out
     for m in maps {
         let Some(ix) = model.info.outputs.iter().position(|o| o.name == m.from) else {
             let names: Vec<&str> = model.info.outputs.iter().map(|o| o.name.as_str()).collect();
-            return Err(failure(Kind::Config, format!("outputs.{}: the model has no output {:?}; it has {}", m.column, m.from, names.join(", "))));
+            return Err(failure(
+                Kind::Config,
+                format!(
+                    "outputs.{}: the model has no output {:?}; it has {}",
+                    m.column,
+                    m.from,
+                    names.join(", ")
+                ),
+            ));
         };
         let (dt, width) = model.output_types[ix];
-        let dtype = polars_type(dt).ok_or_else(|| failure(Kind::Model, format!("model output {:?} has type {dt:?}, which batchscore cannot write", m.from)))?;
+        let dtype = polars_type(dt).ok_or_else(|| {
+            failure(
+                Kind::Model,
+                format!(
+                    "model output {:?} has type {dt:?}, which batchscore cannot write",
+                    m.from
+                ),
+            )
+        })?;
         match (m.index, width) {
             (Some(k), Some(w)) if k >= w => {
-                return Err(failure(Kind::Config, format!("outputs.{}: {:?} has {w} columns, so [{k}] is out of range", m.column, m.from)));
+                return Err(failure(
+                    Kind::Config,
+                    format!(
+                        "outputs.{}: {:?} has {w} columns, so [{k}] is out of range",
+                        m.column, m.from
+                    ),
+                ));
             }
-            (Some(k), _) => out.push(OutColumn { name: m.column.clone(), output: ix, index: Some(k), dtype }),
-            (None, Some(1)) => out.push(OutColumn { name: m.column.clone(), output: ix, index: None, dtype }),
+            (Some(k), _) => out.push(OutColumn {
+                name: m.column.clone(),
+                output: ix,
+                index: Some(k),
+                dtype,
+            }),
+            (None, Some(1)) => out.push(OutColumn {
+                name: m.column.clone(),
+                output: ix,
+                index: None,
+                dtype,
+            }),
             (None, Some(w)) => {
                 let names = class_names(model.info.classes.get(&m.from), w);
                 for (k, class) in names.into_iter().enumerate() {
-                    out.push(OutColumn { name: format!("{}_{class}", m.column), output: ix, index: Some(k), dtype: dtype.clone() });
+                    out.push(OutColumn {
+                        name: format!("{}_{class}", m.column),
+                        output: ix,
+                        index: Some(k),
+                        dtype: dtype.clone(),
+                    });
                 }
             }
             (None, None) => {
-                return Err(failure(Kind::Model, format!("model output {:?} has no fixed width; map single columns with outputs.<name> = \"{}[k]\"", m.from, m.from)));
+                return Err(failure(
+                    Kind::Model,
+                    format!(
+                        "model output {:?} has no fixed width; map single columns with outputs.<name> = \"{}[k]\"",
+                        m.from, m.from
+                    ),
+                ));
             }
         }
     }
     let mut seen = std::collections::HashSet::new();
     for c in &out {
         if !seen.insert(c.name.as_str()) {
-            return Err(failure(Kind::Config, format!("output column {:?} is produced twice; rename it in [outputs]", c.name)));
+            return Err(failure(
+                Kind::Config,
+                format!(
+                    "output column {:?} is produced twice; rename it in [outputs]",
+                    c.name
+                ),
+            ));
         }
     }
     Ok(out)
@@ -77,7 +135,14 @@ fn polars_type(dt: DatumType) -> Option<DataType> {
     Some(match dt {
         DatumType::F32 => DataType::Float32,
         DatumType::F64 => DataType::Float64,
-        DatumType::I64 | DatumType::I32 | DatumType::I16 | DatumType::I8 | DatumType::U8 | DatumType::U16 | DatumType::U32 | DatumType::TDim => DataType::Int64,
+        DatumType::I64
+        | DatumType::I32
+        | DatumType::I16
+        | DatumType::I8
+        | DatumType::U8
+        | DatumType::U16
+        | DatumType::U32
+        | DatumType::TDim => DataType::Int64,
         DatumType::Bool => DataType::Boolean,
         DatumType::String => DataType::String,
         _ => return None,
@@ -87,16 +152,30 @@ fn polars_type(dt: DatumType) -> Option<DataType> {
 /// Scores converted feature columns, splitting the rows into `threads`
 /// contiguous blocks scored side by side; the blocks are put back in order,
 /// so the result does not depend on the thread count.
-pub fn score(model: &Model, feeds: &[InputFeed], columns: &[Vec<Series>], outs: &[OutColumn], threads: usize) -> anyhow::Result<Vec<Column>> {
-    let rows = columns.first().and_then(|c| c.first()).map_or(0, |s| s.len());
+pub fn score(
+    model: &Model,
+    feeds: &[InputFeed],
+    columns: &[Vec<Series>],
+    outs: &[OutColumn],
+    threads: usize,
+) -> anyhow::Result<Vec<Column>> {
+    let rows = columns
+        .first()
+        .and_then(|c| c.first())
+        .map_or(0, |s| s.len());
     // Below a few thousand rows, a thread costs more than it saves.
     let blocks = threads.clamp(1, rows.div_ceil(4096).max(1));
     let per = rows.div_ceil(blocks).max(1);
     let run_block = |start: usize| -> anyhow::Result<Vec<Series>> {
         let len = per.min(rows - start);
-        let sliced: Vec<Vec<Series>> = columns.iter().map(|cols| cols.iter().map(|s| s.slice(start as i64, len)).collect()).collect();
+        let sliced: Vec<Vec<Series>> = columns
+            .iter()
+            .map(|cols| cols.iter().map(|s| s.slice(start as i64, len)).collect())
+            .collect();
         let inputs = features::tensors(&sliced, feeds)?;
-        let result = model.plan.run(inputs.into_iter().map(|t| t.into_tvalue()).collect())?;
+        let result = model
+            .plan
+            .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())?;
         outs.iter().map(|c| extract(&result[c.output], c)).collect()
     };
     let starts: Vec<usize> = (0..rows).step_by(per).collect();
@@ -104,8 +183,17 @@ pub fn score(model: &Model, feeds: &[InputFeed], columns: &[Vec<Series>], outs: 
         vec![run_block(0)]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = starts.iter().map(|&st| s.spawn(move || run_block(st))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| bail!("a scoring thread panicked"))).collect()
+            let handles: Vec<_> = starts
+                .iter()
+                .map(|&st| s.spawn(move || run_block(st)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| bail!("a scoring thread panicked"))
+                })
+                .collect()
         })
     };
     let mut merged: Option<Vec<Series>> = None;
@@ -127,7 +215,9 @@ pub fn score(model: &Model, feeds: &[InputFeed], columns: &[Vec<Series>], outs: 
 fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {
     let name: PlSmallStr = c.name.as_str().into();
     let t = match t.datum_type() {
-        DatumType::F32 | DatumType::F64 | DatumType::I64 | DatumType::String | DatumType::Bool => std::borrow::Cow::Borrowed(t),
+        DatumType::F32 | DatumType::F64 | DatumType::I64 | DatumType::String | DatumType::Bool => {
+            std::borrow::Cow::Borrowed(t)
+        }
         _ => std::borrow::Cow::Owned(t.cast_to::<i64>()?.into_owned()),
     };
     macro_rules! column_of {
@@ -136,8 +226,14 @@ fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {
             match (v.ndim(), c.index) {
                 (1, None | Some(0)) => v.iter().cloned().collect::<Vec<$ty>>(),
                 (2, None) if v.shape()[1] == 1 => v.iter().cloned().collect(),
-                (2, Some(k)) if k < v.shape()[1] => v.index_axis(Axis(1), k).iter().cloned().collect(),
-                _ => bail!("model output has shape {:?}, expected [N] or [N, C] for column {:?}", v.shape(), c.name),
+                (2, Some(k)) if k < v.shape()[1] => {
+                    v.index_axis(Axis(1), k).iter().cloned().collect()
+                }
+                _ => bail!(
+                    "model output has shape {:?}, expected [N] or [N, C] for column {:?}",
+                    v.shape(),
+                    c.name
+                ),
             }
         }};
     }
