@@ -10,28 +10,15 @@ use crate::plan;
 pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
     let plan = plan::build(job, date)?;
     let mut s = String::new();
-    writeln!(
-        s,
-        "job       {} ({})",
-        plan.job.name,
-        plan.job.path.display()
-    )?;
-    writeln!(s, "date      {date} (time zone {})", plan.job.timezone)?;
-    writeln!(
-        s,
-        "model     {} (sha256 {})",
-        plan.model.info.path.display(),
-        &plan.model.info.sha256[..12]
-    )?;
+    writeln!(s, "job       {} ({})", plan.job.name, plan.job.path.display())?;
+    writeln!(s, "date      {} (time zone {})", plan.date, plan.job.timezone)?;
+    if let Some(schedule) = &plan.job.schedule {
+        writeln!(s, "schedule  {schedule}")?;
+    }
+    writeln!(s, "model     {} (sha256 {})", plan.model.info.path.display(), &plan.model.info.sha256[..12])?;
     writeln!(s, "inputs")?;
     for f in &plan.files {
-        writeln!(
-            s,
-            "  {} ({:?}, {} bytes)",
-            f.path.display(),
-            f.format,
-            f.bytes
-        )?;
+        writeln!(s, "  {} ({:?}, {} bytes)", f.path.display(), f.format, f.bytes)?;
     }
     writeln!(s, "features")?;
     for feed in &plan.feeds {
@@ -44,23 +31,10 @@ pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
             quoted(&feed.columns)
         )?;
     }
-    writeln!(
-        s,
-        "output    {} ({:?})",
-        plan.output_path.display(),
-        plan.job.output_format
-    )?;
-    let cols: Vec<String> = plan
-        .output_schema
-        .iter()
-        .map(|(n, t)| format!("{n}: {t}"))
-        .collect();
+    writeln!(s, "output    {} ({:?})", plan.output_path.display(), plan.job.output_format)?;
+    let cols: Vec<String> = plan.output_schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();
     writeln!(s, "columns   {}", cols.join(", "))?;
-    writeln!(
-        s,
-        "records   {}",
-        plan.job.state_dir.join(&plan.job.name).display()
-    )?;
+    writeln!(s, "records   {}", plan.job.state_dir.join(&plan.job.name).display())?;
     writeln!(s, "ok: nothing was written")?;
     Ok(s)
 }

@@ -20,9 +20,7 @@ pub fn now() -> anyhow::Result<DateTime<Utc>> {
 /// yesterday in London.
 pub fn default_date(job: &Job, now: DateTime<Utc>) -> NaiveDate {
     let local_today = now.with_timezone(&job.timezone).date_naive();
-    local_today
-        .checked_sub_days(Days::new(u64::from(job.run_date.days_back)))
-        .unwrap_or(local_today)
+    local_today.checked_sub_days(Days::new(u64::from(job.run_date.days_back))).unwrap_or(local_today)
 }
 
 #[cfg(test)]
@@ -52,16 +50,10 @@ mod tests {
             default_date(&job("Asia/Tokyo", "yesterday"), at("2026-11-23T23:30:00Z")),
             date("2026-11-23")
         );
-        assert_eq!(
-            default_date(&job("UTC", "yesterday"), at("2026-11-23T23:30:00Z")),
-            date("2026-11-22")
-        );
+        assert_eq!(default_date(&job("UTC", "yesterday"), at("2026-11-23T23:30:00Z")), date("2026-11-22"));
         // And 03:00 UTC is still the previous evening in New York.
         assert_eq!(
-            default_date(
-                &job("America/New_York", "today"),
-                at("2026-11-24T03:00:00Z")
-            ),
+            default_date(&job("America/New_York", "today"), at("2026-11-24T03:00:00Z")),
             date("2026-11-23")
         );
     }
@@ -70,10 +62,7 @@ mod tests {
     fn just_after_midnight_and_across_dst() {
         // 00:05 local on the spring-forward day in London (clocks go 01:00 → 02:00 on 2026-03-29).
         assert_eq!(
-            default_date(
-                &job("Europe/London", "yesterday"),
-                at("2026-03-29T00:05:00Z")
-            ),
+            default_date(&job("Europe/London", "yesterday"), at("2026-03-29T00:05:00Z")),
             date("2026-03-28")
         );
         // 00:30 BST on the fall-back day (2026-10-25) is 23:30 UTC on the 24th.

@@ -90,21 +90,13 @@ impl std::error::Error for Failure {
 
 /// A new tagged error with no cause.
 pub fn failure(kind: Kind, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure {
-        kind,
-        message: message.into(),
-        source: None,
-    })
+    anyhow::Error::new(Failure { kind, message: message.into(), source: None })
 }
 
 /// The kind of an error: the innermost tag wins, because it was set closest
 /// to where the problem was understood. Untagged errors are internal.
 pub fn kind_of(err: &anyhow::Error) -> Kind {
-    err.chain()
-        .filter_map(|e| e.downcast_ref::<Failure>())
-        .last()
-        .map(|f| f.kind)
-        .unwrap_or(Kind::Internal)
+    err.chain().filter_map(|e| e.downcast_ref::<Failure>()).last().map(|f| f.kind).unwrap_or(Kind::Internal)
 }
 
 pub trait ResultExt<T> {
@@ -126,11 +118,7 @@ where
         S: Into<String>,
     {
         self.map_err(|e| {
-            anyhow::Error::new(Failure {
-                kind,
-                message: message().into(),
-                source: Some(e.into()),
-            })
+            anyhow::Error::new(Failure { kind, message: message().into(), source: Some(e.into()) })
         })
     }
 }
@@ -143,10 +131,7 @@ mod tests {
     #[test]
     fn innermost_tag_decides_the_exit_code() {
         let inner: anyhow::Result<()> = Err(failure(Kind::NoInput, "no file"));
-        let err = inner
-            .with_kind(Kind::Io, || "reading")
-            .context("running job")
-            .unwrap_err();
+        let err = inner.with_kind(Kind::Io, || "reading").context("running job").unwrap_err();
         assert_eq!(kind_of(&err), Kind::NoInput);
         assert_eq!(format!("{err:#}"), "running job: reading: no file");
     }

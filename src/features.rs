@@ -30,11 +30,22 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// Whether a NaN in a float feature is a problem or a value for the model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NanRule {
-    Reject,
-    Pass,
+/// What to do with a bad value instead of reporting it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Repair {
+    /// Report it: the row is rejected (or the run fails).
+    None,
+    /// Give the model NaN, for models that route missing values (trees).
+    /// Only float inputs can carry it; elsewhere the value is still reported.
+    Nan,
+    /// Replace it with this value (converted to the input's type).
+    Fill(Fill),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fill {
+    Number(f64),
+    Text(String),
 }
 
 /// The polars type a feature column is converted to for a model input.
@@ -68,18 +79,14 @@ pub fn castable(from: &DataType, elem: Elem) -> bool {
 pub fn convert(
     df: &DataFrame,
     feeds: &[InputFeed],
-    nan: NanRule,
+    repair: &dyn Fn(&str) -> Repair,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<Vec<Vec<Series>>> {
     feeds
         .iter()
         .map(|feed| {
             let target = polars_dtype(feed.elem).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "model input {:?} has unsupported type {}",
-                    feed.input,
-                    feed.elem
-                )
+                anyhow::anyhow!("model input {:?} has unsupported type {}", feed.input, feed.elem)
             })?;
             feed.columns
                 .iter()
@@ -87,7 +94,7 @@ pub fn convert(
                     convert_column(
                         df.column(name)?.as_materialized_series(),
                         &target,
-                        nan,
+                        &repair(name),
                         problems,
                     )
                 })
@@ -99,32 +106,19 @@ pub fn convert(
 fn convert_column(
     s: &Series,
     target: &DataType,
-    nan: NanRule,
+    repair: &Repair,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<Series> {
-    let converted = if s.dtype() == target {
-        s.clone()
-    } else {
-        s.cast(target)?
-    };
+    let converted = if s.dtype() == target { s.clone() } else { s.cast(target)? };
     let name = s.name().as_str();
+    let mut found = Vec::new();
     if s.null_count() > 0 || converted.null_count() > 0 {
-        for (row, (orig, conv)) in s
-            .is_null()
-            .iter()
-            .zip(converted.is_null().iter())
-            .enumerate()
-        {
+        for (row, (orig, conv)) in s.is_null().iter().zip(converted.is_null().iter()).enumerate() {
             if orig == Some(true) {
-                problems.push(Problem {
-                    row,
-                    column: name.into(),
-                    value: None,
-                    reason: "missing value".into(),
-                });
+                found.push(Problem { row, column: name.into(), value: None, reason: "missing value".into() });
             } else if conv == Some(true) {
                 let value = s.str_value(row).map(|v| v.into_owned()).unwrap_or_default();
-                problems.push(Problem {
+                found.push(Problem {
                     row,
                     column: name.into(),
                     value: Some(value),
@@ -141,7 +135,7 @@ fn convert_column(
                 && v.is_finite()
                 && v.fract() != 0.0
             {
-                problems.push(Problem {
+                found.push(Problem {
                     row,
                     column: name.into(),
                     value: Some(v.to_string()),
@@ -150,9 +144,9 @@ fn convert_column(
             }
         }
     }
-    if nan == NanRule::Reject && target.is_float() {
+    if target.is_float() && *repair != Repair::Nan {
         let mut mark = |row: usize| {
-            problems.push(Problem {
+            found.push(Problem {
                 row,
                 column: name.into(),
                 value: Some("NaN".into()),
@@ -174,7 +168,39 @@ fn convert_column(
                 .for_each(|(r, _)| mark(r)),
         }
     }
-    Ok(converted)
+    if found.is_empty() {
+        return Ok(converted);
+    }
+    let fill = match repair {
+        Repair::None => None,
+        Repair::Nan if target.is_float() => Some(AnyValue::Float64(f64::NAN)),
+        Repair::Nan => None,
+        Repair::Fill(Fill::Number(v)) => Some(AnyValue::Float64(*v)),
+        Repair::Fill(Fill::Text(t)) => Some(AnyValue::StringOwned(t.as_str().into())),
+    };
+    let Some(fill) = fill else {
+        problems.extend(found);
+        return Ok(converted);
+    };
+    let mut bad = vec![false; converted.len()];
+    for p in &found {
+        bad[p.row] = true;
+    }
+    replace(&converted, &bad, fill, target)
+}
+
+/// `s` with the `bad` positions set to `fill`, converted to `target`.
+fn replace(s: &Series, bad: &[bool], fill: AnyValue<'_>, target: &DataType) -> anyhow::Result<Series> {
+    let fill = Series::from_any_values(s.name().clone(), &[fill], false)?.cast(target)?;
+    let fill = fill.get(0)?;
+    let values: Vec<AnyValue<'_>> = (0..s.len())
+        .map(|i| if bad[i] { Ok(fill.clone()) } else { s.get(i) })
+        .collect::<PolarsResult<_>>()?;
+    let out = Series::from_any_values_and_dtype(s.name().clone(), &values, target, true)?;
+    if out.null_count() > 0 {
+        anyhow::bail!("column {:?}: the fill value does not convert to {target}", s.name().as_str());
+    }
+    Ok(out)
 }
 
 fn type_word(t: &DataType) -> &'static str {
@@ -215,11 +241,9 @@ pub fn tensors(columns: &[Vec<Series>], feeds: &[InputFeed]) -> anyhow::Result<V
                     }
                     tract_ndarray::Array2::from_shape_vec((rows, width), out)?.into_tensor()
                 }
-                Elem::Other(_) => anyhow::bail!(
-                    "model input {:?} has unsupported type {}",
-                    feed.input,
-                    feed.elem
-                ),
+                Elem::Other(_) => {
+                    anyhow::bail!("model input {:?} has unsupported type {}", feed.input, feed.elem)
+                }
             })
         })
         .collect()
@@ -238,21 +262,13 @@ where
         .iter()
         .map(|s| s.unpack::<T>().map(|ca| ca.rechunk().into_owned()))
         .collect::<PolarsResult<_>>()?;
-    let slices: Vec<&[T::Native]> = chunked
-        .iter()
-        .map(|ca| ca.cont_slice())
-        .collect::<PolarsResult<_>>()?;
+    let slices: Vec<&[T::Native]> = chunked.iter().map(|ca| ca.cont_slice()).collect::<PolarsResult<_>>()?;
     let mut out = vec![T::Native::default(); rows * width];
     for start in (0..rows).step_by(BLOCK) {
         let end = (start + BLOCK).min(rows);
         let block = &mut out[start * width..end * width];
         for (j, col) in slices.iter().enumerate() {
-            for (dst, &v) in block
-                .iter_mut()
-                .skip(j)
-                .step_by(width)
-                .zip(&col[start..end])
-            {
+            for (dst, &v) in block.iter_mut().skip(j).step_by(width).zip(&col[start..end]) {
                 *dst = v;
             }
         }
@@ -265,11 +281,7 @@ mod tests {
     use super::*;
 
     fn feed(elem: Elem, cols: &[&str]) -> InputFeed {
-        InputFeed {
-            input: "x".into(),
-            elem,
-            columns: cols.iter().map(|s| s.to_string()).collect(),
-        }
+        InputFeed { input: "x".into(), elem, columns: cols.iter().map(|s| s.to_string()).collect() }
     }
 
     #[test]
@@ -277,14 +289,12 @@ mod tests {
         let n = 600; // more than one block
         let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let b: Vec<i64> = (0..n).map(|i| -(i as i64)).collect();
-        let df = DataFrame::new_infer_height(vec![
-            Column::new("a b".into(), a),
-            Column::new("c/d (e)".into(), b),
-        ])
-        .unwrap();
+        let df =
+            DataFrame::new_infer_height(vec![Column::new("a b".into(), a), Column::new("c/d (e)".into(), b)])
+                .unwrap();
         let feeds = [feed(Elem::F32, &["a b", "c/d (e)"])];
         let mut problems = vec![];
-        let cols = convert(&df, &feeds, NanRule::Reject, &mut problems).unwrap();
+        let cols = convert(&df, &feeds, &|_| Repair::None, &mut problems).unwrap();
         assert!(problems.is_empty());
         let t = tensors(&cols, &feeds).unwrap();
         let v = t[0].to_plain_array_view::<f32>().unwrap();
@@ -306,40 +316,62 @@ mod tests {
         convert(
             &df,
             &[feed(Elem::F32, &["txt", "f"]), feed(Elem::I64, &["i"])],
-            NanRule::Reject,
+            &|_| Repair::None,
             &mut problems,
         )
         .unwrap();
-        let found: Vec<(usize, &str, Option<&str>)> = problems
-            .iter()
-            .map(|p| (p.row, p.column.as_str(), p.value.as_deref()))
-            .collect();
+        let found: Vec<(usize, &str, Option<&str>)> =
+            problems.iter().map(|p| (p.row, p.column.as_str(), p.value.as_deref())).collect();
         assert_eq!(
             found,
-            vec![
-                (1, "txt", Some("n/a")),
-                (2, "txt", None),
-                (1, "f", Some("NaN")),
-                (2, "i", Some("2.5"))
-            ]
+            vec![(1, "txt", Some("n/a")), (2, "txt", None), (1, "f", Some("NaN")), (2, "i", Some("2.5"))]
         );
     }
 
     #[test]
     fn nan_passes_when_asked() {
-        let df =
-            DataFrame::new_infer_height(vec![Column::new("f".into(), [1.0f32, f32::NAN])]).unwrap();
+        let df = DataFrame::new_infer_height(vec![Column::new("f".into(), [1.0f32, f32::NAN])]).unwrap();
         let mut problems = vec![];
-        let cols = convert(
-            &df,
-            &[feed(Elem::F32, &["f"])],
-            NanRule::Pass,
-            &mut problems,
-        )
-        .unwrap();
+        let cols = convert(&df, &[feed(Elem::F32, &["f"])], &|_| Repair::Nan, &mut problems).unwrap();
         assert!(problems.is_empty());
         let t = tensors(&cols, &[feed(Elem::F32, &["f"])]).unwrap();
         assert!(t[0].to_plain_array_view::<f32>().unwrap()[[1, 0]].is_nan());
+    }
+
+    #[test]
+    fn fill_replaces_bad_values_and_reports_none() {
+        let df =
+            DataFrame::new_infer_height(vec![Column::new("txt".into(), [Some("1.5"), Some("n/a"), None])])
+                .unwrap();
+        let feeds = [feed(Elem::F32, &["txt"])];
+        let mut problems = vec![];
+        let cols = convert(&df, &feeds, &|_| Repair::Fill(Fill::Number(-1.0)), &mut problems).unwrap();
+        assert!(problems.is_empty());
+        let t = tensors(&cols, &feeds).unwrap();
+        assert_eq!(
+            t[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect::<Vec<_>>(),
+            [1.5, -1.0, -1.0]
+        );
+    }
+
+    #[test]
+    fn nan_repair_only_applies_to_floats() {
+        let df = DataFrame::new_infer_height(vec![
+            Column::new("f".into(), [Some(1.0f64), None]),
+            Column::new("i".into(), [Some(1i64), None]),
+        ])
+        .unwrap();
+        let mut problems = vec![];
+        let cols = convert(
+            &df,
+            &[feed(Elem::F32, &["f"]), feed(Elem::I64, &["i"])],
+            &|_| Repair::Nan,
+            &mut problems,
+        )
+        .unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!((problems[0].row, problems[0].column.as_str()), (1, "i"));
+        assert!(cols[0][0].f32().unwrap().get(1).unwrap().is_nan());
     }
 
     #[test]
@@ -347,7 +379,7 @@ mod tests {
         let df = DataFrame::new_infer_height(vec![Column::new("city".into(), ["a", "b"])]).unwrap();
         let feeds = [feed(Elem::String, &["city"])];
         let mut problems = vec![];
-        let cols = convert(&df, &feeds, NanRule::Reject, &mut problems).unwrap();
+        let cols = convert(&df, &feeds, &|_| Repair::None, &mut problems).unwrap();
         let t = tensors(&cols, &feeds).unwrap();
         assert_eq!(t[0].to_plain_array_view::<String>().unwrap()[[1, 0]], "b");
     }

@@ -33,9 +33,7 @@ pub fn resolve(
     let text = pattern.to_string_lossy();
     let paths: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
         let mut v: Vec<PathBuf> = glob::glob(&text)
-            .with_kind(Kind::Config, || {
-                format!("input.path {raw:?} is not a valid glob pattern")
-            })?
+            .with_kind(Kind::Config, || format!("input.path {raw:?} is not a valid glob pattern"))?
             .filter_map(Result::ok)
             .filter(|p| p.is_file())
             .collect();
@@ -49,10 +47,7 @@ pub fn resolve(
     if paths.is_empty() {
         return Err(failure(
             Kind::NoInput,
-            format!(
-                "no input for {date}: nothing at {} (input.path = {raw:?})",
-                pattern.display()
-            ),
+            format!("no input for {date}: nothing at {} (input.path = {raw:?})", pattern.display()),
         ));
     }
     paths
@@ -61,20 +56,12 @@ pub fn resolve(
             let format = stated.or_else(|| format_of(&path)).ok_or_else(|| {
                 failure(
                     Kind::Config,
-                    format!(
-                        "cannot tell the format of {} from its name; set input.format",
-                        path.display()
-                    ),
+                    format!("cannot tell the format of {} from its name; set input.format", path.display()),
                 )
             })?;
-            let bytes = std::fs::metadata(&path)
-                .with_kind(Kind::Io, || format!("reading {}", path.display()))?
-                .len();
-            Ok(InputFile {
-                path,
-                format,
-                bytes,
-            })
+            let bytes =
+                std::fs::metadata(&path).with_kind(Kind::Io, || format!("reading {}", path.display()))?.len();
+            Ok(InputFile { path, format, bytes })
         })
         .collect()
 }
@@ -105,13 +92,7 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
             let null_values = if spec.csv.null_values.is_empty() {
                 None
             } else {
-                Some(NullValues::AllColumns(
-                    spec.csv
-                        .null_values
-                        .iter()
-                        .map(|s| s.as_str().into())
-                        .collect(),
-                ))
+                Some(NullValues::AllColumns(spec.csv.null_values.iter().map(|s| s.as_str().into()).collect()))
             };
             let mut reader = LazyCsvReader::new(path)
                 .with_has_header(spec.csv.header)
@@ -131,13 +112,9 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
             }
             reader.finish()?
         }
-        Format::Parquet => LazyFrame::scan_parquet(
-            path,
-            ScanArgsParquet {
-                glob: false,
-                ..Default::default()
-            },
-        )?,
+        Format::Parquet => {
+            LazyFrame::scan_parquet(path, ScanArgsParquet { glob: false, ..Default::default() })?
+        }
     };
     Ok(lf)
 }
@@ -145,10 +122,7 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
 /// The file's columns and their types, reading only the header or footer.
 pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     if file.bytes == 0 {
-        return Err(failure(
-            Kind::Data,
-            format!("input {} is empty (0 bytes)", file.path.display()),
-        ));
+        return Err(failure(Kind::Data, format!("input {} is empty (0 bytes)", file.path.display())));
     }
     let kind = match file.format {
         Format::Csv => "CSV",
@@ -156,15 +130,12 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     };
     scan(file, spec, false)
         .and_then(|mut lf| lf.collect_schema())
-        .with_kind(Kind::Data, || {
-            format!("cannot read the {kind} header of {}", file.path.display())
-        })
+        .with_kind(Kind::Data, || format!("cannot read the {kind} header of {}", file.path.display()))
 }
 
 /// A chunk of rows and where it came from.
 pub struct Chunk {
     pub df: DataFrame,
-    pub file: usize,
     /// 0-based row number of the first row within its file.
     pub first_row: u64,
 }
@@ -173,28 +144,15 @@ pub struct Chunk {
 pub struct ChunkReader {
     rx: mpsc::Receiver<PolarsResult<DataFrame>>,
     worker: Option<std::thread::JoinHandle<()>>,
-    file: usize,
     path: PathBuf,
     next_row: u64,
 }
 
 impl ChunkReader {
-    pub fn open(
-        file_index: usize,
-        file: &InputFile,
-        spec: &ReadSpec,
-        chunk_rows: usize,
-    ) -> anyhow::Result<ChunkReader> {
+    pub fn open(file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
         let lf = scan(file, spec, true)
-            .with_kind(Kind::Data, || {
-                format!("cannot read {}", file.path.display())
-            })?
-            .select(
-                spec.columns
-                    .iter()
-                    .map(|c| col(c.as_str()))
-                    .collect::<Vec<_>>(),
-            );
+            .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?
+            .select(spec.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
         // Two chunks in flight: enough to overlap reading with scoring,
         // little enough that memory stays a small multiple of chunk_rows.
         let (tx, rx) = mpsc::sync_channel::<PolarsResult<DataFrame>>(2);
@@ -205,9 +163,7 @@ impl ChunkReader {
                 true,
                 NonZeroUsize::new(chunk_rows),
             )
-            .with_kind(Kind::Data, || {
-                format!("cannot read {}", file.path.display())
-            })?;
+            .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?;
         let worker = std::thread::Builder::new()
             .name("read".into())
             .spawn(move || {
@@ -216,13 +172,7 @@ impl ChunkReader {
                 }
             })
             .with_kind(Kind::Internal, || "starting the reader thread")?;
-        Ok(ChunkReader {
-            rx,
-            worker: Some(worker),
-            file: file_index,
-            path: file.path.clone(),
-            next_row: 0,
-        })
+        Ok(ChunkReader { rx, worker: Some(worker), path: file.path.clone(), next_row: 0 })
     }
 }
 
@@ -234,18 +184,10 @@ impl Iterator for ChunkReader {
             Ok(Ok(df)) => {
                 let first_row = self.next_row;
                 self.next_row += df.height() as u64;
-                Some(Ok(Chunk {
-                    df,
-                    file: self.file,
-                    first_row,
-                }))
+                Some(Ok(Chunk { df, first_row }))
             }
             Ok(Err(e)) => Some(Err(e).with_kind(Kind::Data, || {
-                format!(
-                    "reading {} after row {}",
-                    self.path.display(),
-                    self.next_row
-                )
+                format!("reading {} after row {}", self.path.display(), self.next_row)
             })),
             Err(_) => {
                 if let Some(w) = self.worker.take()

@@ -15,21 +15,11 @@ pub fn inspect(path: &Path) -> anyhow::Result<String> {
     if !info.producer.is_empty() {
         writeln!(s, "producer  {}", info.producer)?;
     }
-    let opsets: Vec<String> = info
-        .opsets
-        .iter()
-        .map(|(d, v)| format!("{d} {v}"))
-        .collect();
+    let opsets: Vec<String> = info.opsets.iter().map(|(d, v)| format!("{d} {v}")).collect();
     writeln!(s, "opsets    {}", opsets.join(", "))?;
     writeln!(s, "\ninputs")?;
     for p in &info.inputs {
-        writeln!(
-            s,
-            "  {:<24} {:<8} {}",
-            p.name,
-            p.elem.to_string(),
-            p.shape_string()
-        )?;
+        writeln!(s, "  {:<24} {:<8} {}", p.name, p.elem.to_string(), p.shape_string())?;
     }
     writeln!(s, "\noutputs")?;
     for p in &info.outputs {
@@ -38,22 +28,12 @@ pub fn inspect(path: &Path) -> anyhow::Result<String> {
             Some(ml::ClassLabels::Str(v)) => format!("  classes {v:?}"),
             None => String::new(),
         };
-        writeln!(
-            s,
-            "  {:<24} {:<8} {}{classes}",
-            p.name,
-            p.elem.to_string(),
-            p.shape_string()
-        )?;
+        writeln!(s, "  {:<24} {:<8} {}{classes}", p.name, p.elem.to_string(), p.shape_string())?;
     }
     writeln!(s, "\noperators")?;
     for (op, count) in &info.ops {
         let name = op.rsplit(':').next().unwrap_or(op);
-        let runs_on = if ml::OUR_OPS.contains(&name) {
-            "batchscore ml layer"
-        } else {
-            "tract"
-        };
+        let runs_on = if ml::OUR_OPS.contains(&name) { "batchscore ml layer" } else { "tract" };
         writeln!(s, "  {op:<40} {count:>4}  {runs_on}")?;
     }
     let unsupported = info.unsupported();

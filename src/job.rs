@@ -11,6 +11,7 @@ use chrono::format::{Item, StrftimeItems};
 use serde::Deserialize;
 
 use crate::error::{Kind, ResultExt, failure};
+use crate::features::{Fill, Repair};
 
 pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
 
@@ -31,6 +32,104 @@ struct JobFile {
     keep: Vec<String>,
     outputs: Option<toml::Table>,
     output: OutputFile,
+    #[serde(default)]
+    bad_rows: BadRowsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BadRowsFile {
+    policy: Option<Policy>,
+    max_rejected: Option<toml::Value>,
+    #[serde(default)]
+    fill: toml::Table,
+}
+
+/// What happens to a row with a bad feature value (null, NaN, unparsable).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Quarantine the row, score the rest.
+    Reject,
+    /// Replace the value with the column's `fill` value; columns without one reject.
+    Fill,
+    /// Give the model NaN (float inputs only; trees route it); other inputs reject.
+    Pass,
+    /// Fail the run at the first bad value.
+    Fail,
+}
+
+/// How many rejected rows a run tolerates before it fails.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    Count(u64),
+    Percent(f64),
+}
+
+impl Limit {
+    pub fn allows(self, rejected: u64, read: u64) -> bool {
+        match self {
+            Limit::Count(n) => rejected <= n,
+            Limit::Percent(p) => (rejected as f64) <= (read as f64) * p / 100.0,
+        }
+    }
+
+    fn parse(v: &toml::Value) -> anyhow::Result<Limit> {
+        let bad = || {
+            anyhow::anyhow!(
+                "bad_rows.max_rejected: expected a row count (e.g. 100) or a percentage (e.g. \"0.5%\"), got {v}"
+            )
+        };
+        match v {
+            toml::Value::Integer(n) => Ok(Limit::Count(u64::try_from(*n).map_err(|_| bad())?)),
+            toml::Value::String(s) => match s.trim().strip_suffix('%') {
+                Some(p) => {
+                    let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                    if !(0.0..=100.0).contains(&p) {
+                        return Err(bad());
+                    }
+                    Ok(Limit::Percent(p))
+                }
+                None => Ok(Limit::Count(s.trim().parse().map_err(|_| bad())?)),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Count(n) => write!(f, "{n} rows"),
+            Limit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// Nightly data is dirty: a few bad rows are quarantined, not fatal; a
+/// broken upstream (a column of nulls) still fails the run.
+pub const DEFAULT_MAX_REJECTED: Limit = Limit::Percent(1.0);
+
+#[derive(Clone, Debug)]
+pub struct BadRows {
+    pub policy: Policy,
+    pub max_rejected: Limit,
+    pub fill: Vec<(String, Fill)>,
+}
+
+impl BadRows {
+    /// The repair a bad value in `column` gets under this policy.
+    pub fn repair(&self, column: &str) -> Repair {
+        match self.policy {
+            Policy::Reject | Policy::Fail => Repair::None,
+            Policy::Pass => Repair::Nan,
+            Policy::Fill => self
+                .fill
+                .iter()
+                .find(|(c, _)| c == column)
+                .map_or(Repair::None, |(_, f)| Repair::Fill(f.clone())),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,12 +187,7 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions {
-            delimiter: ',',
-            header: true,
-            quote: Some('"'),
-            null_values: vec![String::new()],
-        }
+        CsvOptions { delimiter: ',', header: true, quote: Some('"'), null_values: vec![String::new()] }
     }
 }
 
@@ -114,9 +208,7 @@ impl RunDateRule {
                 None => None,
             }
             .with_context(|| {
-                format!(
-                    "run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)"
-                )
+                format!("run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)")
             })?,
         };
         Ok(RunDateRule { days_back })
@@ -138,10 +230,7 @@ impl Template {
         if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
             bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
         }
-        Ok(Template {
-            raw: raw.to_owned(),
-            base: base.to_owned(),
-        })
+        Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
     }
 
     pub fn raw(&self) -> &str {
@@ -173,10 +262,7 @@ impl Template {
 pub enum Features {
     /// One `[N, F]` tensor from an ordered list of columns; `input` names the
     /// model input, or is `None` when the model has exactly one.
-    Tensor {
-        input: Option<String>,
-        columns: Vec<String>,
-    },
+    Tensor { input: Option<String>, columns: Vec<String> },
     /// One tensor per model input, each from its own columns (the
     /// ColumnTransformer shape: several `[N, 1]` inputs).
     PerInput(Vec<(String, Vec<String>)>),
@@ -186,10 +272,7 @@ impl Features {
     pub fn all_columns(&self) -> Vec<&str> {
         match self {
             Features::Tensor { columns, .. } => columns.iter().map(String::as_str).collect(),
-            Features::PerInput(v) => v
-                .iter()
-                .flat_map(|(_, c)| c.iter().map(String::as_str))
-                .collect(),
+            Features::PerInput(v) => v.iter().flat_map(|(_, c)| c.iter().map(String::as_str)).collect(),
         }
     }
 }
@@ -209,7 +292,6 @@ pub struct Job {
     pub name: String,
     pub model: PathBuf,
     pub timezone: chrono_tz::Tz,
-    pub timezone_is_local: bool,
     pub run_date: RunDateRule,
     pub schedule: Option<String>,
     pub chunk_rows: usize,
@@ -224,20 +306,14 @@ pub struct Job {
     pub output: Template,
     pub output_format: Format,
     pub state_dir: PathBuf,
+    pub bad_rows: BadRows,
 }
 
 impl Job {
     pub fn load(path: &Path) -> anyhow::Result<Job> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                Kind::Config
-            } else {
-                Kind::Io
-            };
-            failure(
-                kind,
-                format!("cannot read job file {}: {e}", path.display()),
-            )
+            let kind = if e.kind() == std::io::ErrorKind::NotFound { Kind::Config } else { Kind::Io };
+            failure(kind, format!("cannot read job file {}: {e}", path.display()))
         })?;
         Job::parse(path, &text).with_kind(Kind::Config, || format!("job file {}", path.display()))
     }
@@ -252,23 +328,19 @@ impl Job {
         let base = std::path::absolute(&base).unwrap_or(base);
 
         let name = file.name.trim().to_owned();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             bail!(
                 "name {:?}: use letters, digits, '-', '_' or '.' (it names lock and record files)",
                 file.name
             );
         }
-        let (timezone, timezone_is_local) = match file.timezone.as_deref() {
-            None | Some("local") => (local_zone(), true),
-            Some(tz) => (
-                tz.parse::<chrono_tz::Tz>()
-                    .map_err(|_| anyhow::anyhow!("timezone {tz:?} is not an IANA time zone name (e.g. \"Europe/London\", \"UTC\")"))?,
-                false,
-            ),
+        let timezone = match file.timezone.as_deref() {
+            None | Some("local") => local_zone(),
+            Some(tz) => tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow::anyhow!(
+                    "timezone {tz:?} is not an IANA time zone name (e.g. \"Europe/London\", \"UTC\")"
+                )
+            })?,
         };
         let run_date = RunDateRule::parse(file.run_date.as_deref().unwrap_or("yesterday"))?;
         let chunk_rows = file.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS);
@@ -280,10 +352,7 @@ impl Job {
         }
 
         let input = Template::new("input.path", &file.input.path, &base)?;
-        let input_format = file
-            .input
-            .format
-            .or_else(|| Format::from_path(&file.input.path));
+        let input_format = file.input.format.or_else(|| Format::from_path(&file.input.path));
         let csv = file.input.csv;
         if !csv.delimiter.is_ascii() || csv.quote.is_some_and(|q| !q.is_ascii()) {
             bail!("input.csv: delimiter and quote must be single ASCII characters");
@@ -295,11 +364,7 @@ impl Job {
             Some(table) => parse_outputs(table)?,
         };
         let output = Template::new("output.path", &file.output.path, &base)?;
-        let output_format = match file
-            .output
-            .format
-            .or_else(|| Format::from_path(&file.output.path))
-        {
+        let output_format = match file.output.format.or_else(|| Format::from_path(&file.output.path)) {
             Some(f) => f,
             None => bail!(
                 "output.format: cannot tell from {:?}; set format = \"parquet\" or \"csv\"",
@@ -310,12 +375,13 @@ impl Job {
             Some(d) => base.join(d),
             None => output.static_dir().join("_batchscore"),
         };
+        let bad_rows = parse_bad_rows(file.bad_rows, &features)?;
         Ok(Job {
+            bad_rows,
             path: path.to_path_buf(),
             name,
             model: base.join(&file.model),
             timezone,
-            timezone_is_local,
             run_date,
             schedule: file.schedule,
             chunk_rows,
@@ -339,10 +405,7 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
             if columns.is_empty() {
                 bail!("features.columns is empty");
             }
-            Ok(Features::Tensor {
-                input: f.input,
-                columns,
-            })
+            Ok(Features::Tensor { input: f.input, columns })
         }
         (None, Some(table)) => {
             if f.input.is_some() {
@@ -356,9 +419,9 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
                         .into_iter()
                         .map(|c| match c {
                             toml::Value::String(s) => Ok(s),
-                            other => Err(anyhow::anyhow!(
-                                "features.inputs.{input}: {other} is not a column name"
-                            )),
+                            other => {
+                                Err(anyhow::anyhow!("features.inputs.{input}: {other} is not a column name"))
+                            }
                         })
                         .collect::<anyhow::Result<_>>()?,
                     other => bail!(
@@ -372,13 +435,39 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
             }
             Ok(Features::PerInput(v))
         }
-        (Some(_), Some(_)) => bail!(
-            "features: give either `columns` (one tensor) or `inputs` (one per model input), not both"
-        ),
+        (Some(_), Some(_)) => {
+            bail!("features: give either `columns` (one tensor) or `inputs` (one per model input), not both")
+        }
         (None, None) => {
             bail!("features: missing `columns` (one tensor) or `inputs` (one per model input)")
         }
     }
+}
+
+fn parse_bad_rows(b: BadRowsFile, features: &Features) -> anyhow::Result<BadRows> {
+    let policy = b.policy.unwrap_or(Policy::Reject);
+    let max_rejected = match &b.max_rejected {
+        Some(v) => Limit::parse(v)?,
+        None => DEFAULT_MAX_REJECTED,
+    };
+    let columns = features.all_columns();
+    let mut fill = Vec::new();
+    for (column, v) in b.fill {
+        if !columns.contains(&column.as_str()) {
+            bail!("bad_rows.fill.{column:?}: not a feature column");
+        }
+        let value = match v {
+            toml::Value::Integer(i) => Fill::Number(i as f64),
+            toml::Value::Float(f) => Fill::Number(f),
+            toml::Value::String(s) => Fill::Text(s),
+            other => bail!("bad_rows.fill.{column:?}: expected a number or a string, got {other}"),
+        };
+        fill.push((column, value));
+    }
+    if policy != Policy::Fill && !fill.is_empty() {
+        bail!("bad_rows.fill is set but policy is {policy:?}; set policy = \"fill\"");
+    }
+    Ok(BadRows { policy, max_rejected, fill })
 }
 
 fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
@@ -402,10 +491,7 @@ fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
 
 /// The machine's own zone, for jobs that don't name one.
 fn local_zone() -> chrono_tz::Tz {
-    iana_time_zone::get_timezone()
-        .ok()
-        .and_then(|name| name.parse().ok())
-        .unwrap_or(chrono_tz::UTC)
+    iana_time_zone::get_timezone().ok().and_then(|name| name.parse().ok()).unwrap_or(chrono_tz::UTC)
 }
 
 #[cfg(test)]
@@ -433,14 +519,8 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         let job = parse(MIN).unwrap();
         assert_eq!(job.model, Path::new("/srv/jobs/m.onnx"));
         let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        assert_eq!(
-            job.input.expand(d),
-            Path::new("/srv/jobs/in/2026-11-23.csv")
-        );
-        assert_eq!(
-            job.output.expand(d),
-            Path::new("/srv/jobs/../out/2026/scores-20261123.parquet")
-        );
+        assert_eq!(job.input.expand(d), Path::new("/srv/jobs/in/2026-11-23.csv"));
+        assert_eq!(job.output.expand(d), Path::new("/srv/jobs/../out/2026/scores-20261123.parquet"));
         assert_eq!(job.state_dir, Path::new("/srv/jobs/../out/_batchscore"));
         assert_eq!(job.output_format, Format::Parquet);
         assert_eq!(job.input_format, Some(Format::Csv));
@@ -469,23 +549,13 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
 
     #[test]
     fn outputs_keep_their_order_and_indices() {
-        let job = parse(&format!(
-            "{MIN}\n[outputs]\nlabel = \"output_label\"\np1 = \"probabilities[1]\"\n"
-        ))
-        .unwrap();
+        let job = parse(&format!("{MIN}\n[outputs]\nlabel = \"output_label\"\np1 = \"probabilities[1]\"\n"))
+            .unwrap();
         assert_eq!(
             job.outputs,
             vec![
-                OutputMap {
-                    column: "label".into(),
-                    from: "output_label".into(),
-                    index: None
-                },
-                OutputMap {
-                    column: "p1".into(),
-                    from: "probabilities".into(),
-                    index: Some(1)
-                },
+                OutputMap { column: "label".into(), from: "output_label".into(), index: None },
+                OutputMap { column: "p1".into(), from: "probabilities".into(), index: Some(1) },
             ]
         );
     }
@@ -497,16 +567,27 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
             "[features.inputs]\nage = \"age\"\ncity = [\"home city\"]",
         );
         let job = parse(&text).unwrap();
-        let Features::PerInput(v) = job.features else {
-            panic!("expected per-input features")
-        };
-        assert_eq!(
-            v,
-            vec![
-                ("age".into(), vec!["age".into()]),
-                ("city".into(), vec!["home city".into()])
-            ]
-        );
+        let Features::PerInput(v) = job.features else { panic!("expected per-input features") };
+        assert_eq!(v, vec![("age".into(), vec!["age".into()]), ("city".into(), vec!["home city".into()])]);
+    }
+
+    #[test]
+    fn bad_rows_policy_and_limits() {
+        let job = parse(MIN).unwrap();
+        assert_eq!(job.bad_rows.policy, Policy::Reject);
+        assert_eq!(job.bad_rows.max_rejected, DEFAULT_MAX_REJECTED);
+        let job = parse(&format!(
+            "{MIN}\n[bad_rows]\npolicy = \"fill\"\nmax_rejected = \"0.5%\"\nfill = {{ \"a b\" = 0 }}\n"
+        ))
+        .unwrap();
+        assert_eq!(job.bad_rows.repair("a b"), Repair::Fill(Fill::Number(0.0)));
+        assert_eq!(job.bad_rows.repair("c/d (e)"), Repair::None);
+        assert!(Limit::Percent(0.5).allows(5, 1000) && !Limit::Percent(0.5).allows(6, 1000));
+        assert!(Limit::Count(0).allows(0, 10) && !Limit::Count(0).allows(1, 10));
+        let err = parse(&format!("{MIN}\n[bad_rows]\nfill = {{ nope = 1 }}\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("not a feature column"), "{err:#}");
+        let err = parse(&format!("{MIN}\n[bad_rows]\nmax_rejected = \"lots\"\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("max_rejected"), "{err:#}");
     }
 
     #[test]

@@ -88,9 +88,7 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(state_dir: &Path, job: &str) -> Ledger {
-        Ledger {
-            dir: state_dir.join(job),
-        }
+        Ledger { dir: state_dir.join(job) }
     }
 
     pub fn record_path(&self, date: NaiveDate) -> PathBuf {
@@ -103,9 +101,7 @@ impl Ledger {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(e).with_kind(Kind::Io, || {
-                    format!("reading run record {}", path.display())
-                });
+                return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
             }
         };
         // A record we cannot parse proves nothing: treat the date as not done.
@@ -120,15 +116,15 @@ impl Ledger {
 
     /// The successful record for `date`, if its output is still there.
     pub fn done(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
-        Ok(self.read(date)?.filter(|r| {
-            r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.is_file())
-        }))
+        Ok(self
+            .read(date)?
+            .filter(|r| r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.is_file())))
     }
 
     pub fn write(&self, record: &Record) -> anyhow::Result<PathBuf> {
         let path = self.record_path(record.date);
-        let mut json = serde_json::to_vec_pretty(record)
-            .with_kind(Kind::Internal, || "encoding the run record")?;
+        let mut json =
+            serde_json::to_vec_pretty(record).with_kind(Kind::Internal, || "encoding the run record")?;
         json.push(b'\n');
         write_atomic(&path, &json)
             .map_err(|e| e.context(format!("writing run record {}", path.display())))?;
@@ -149,26 +145,17 @@ impl Ledger {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_kind(Kind::CantCreate, || {
-                format!("cannot open lock file {}", path.display())
-            })?;
+            .with_kind(Kind::CantCreate, || format!("cannot open lock file {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() {
-                    "another process".to_owned()
-                } else {
-                    holder.to_owned()
-                };
+                let holder = if holder.is_empty() { "another process".to_owned() } else { holder.to_owned() };
                 return Err(failure(
                     Kind::Locked,
-                    format!(
-                        "{date} is being scored by {holder} (lock {})",
-                        path.display()
-                    ),
+                    format!("{date} is being scored by {holder} (lock {})", path.display()),
                 ));
             }
             Err(std::fs::TryLockError::Error(e)) => {
@@ -201,10 +188,6 @@ pub fn hostname() -> String {
         .or_else(|_| std::env::var("COMPUTERNAME"))
         .ok()
         .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_owned())
-        })
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_owned()))
         .unwrap_or_else(|| "unknown-host".into())
 }

@@ -17,6 +17,7 @@ mod output;
 mod plan;
 mod run;
 mod score;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -35,11 +36,9 @@ fn main() -> ExitCode {
                 cli::LogFormat::Json => {
                     tracing::error!(kind = kind.label(), exit_code = kind.exit_code(), "{err:#}")
                 }
-                cli::LogFormat::Human => eprintln!(
-                    "error: {err:#}\n({}, exit code {})",
-                    kind.label(),
-                    kind.exit_code()
-                ),
+                cli::LogFormat::Human => {
+                    eprintln!("error: {err:#}\n({}, exit code {})", kind.label(), kind.exit_code())
+                }
             }
             kind.exit_code()
         }

@@ -96,13 +96,7 @@ impl Port {
     pub fn shape_string(&self) -> String {
         match &self.shape {
             None => "[?]".into(),
-            Some(dims) => format!(
-                "[{}]",
-                dims.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            Some(dims) => format!("[{}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
         }
     }
 
@@ -134,6 +128,9 @@ pub struct ModelInfo {
     proto: pb::ModelProto,
 }
 
+/// The runnable plan and, per output, its element type and width.
+type Compiled = (Arc<TypedRunnableModel>, Vec<(DatumType, Option<usize>)>);
+
 /// A model typed for a batch dimension and ready to run.
 pub struct Model {
     pub info: ModelInfo,
@@ -144,26 +141,15 @@ pub struct Model {
 
 impl ModelInfo {
     pub fn load(path: &Path) -> anyhow::Result<ModelInfo> {
-        let bytes = std::fs::read(path).map_err(|e| {
-            failure(
-                Kind::Model,
-                format!("cannot read model {}: {e}", path.display()),
-            )
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| failure(Kind::Model, format!("cannot read model {}: {e}", path.display())))?;
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        let mut proto = tract_onnx::onnx()
-            .proto_model_for_read(&mut bytes.as_slice())
-            .with_kind(Kind::Model, || {
-                format!(
-                    "model {} is not a valid ONNX file (truncated or another format?)",
-                    path.display()
-                )
+        let mut proto =
+            tract_onnx::onnx().proto_model_for_read(&mut bytes.as_slice()).with_kind(Kind::Model, || {
+                format!("model {} is not a valid ONNX file (truncated or another format?)", path.display())
             })?;
         let Some(graph) = proto.graph.as_ref() else {
-            return Err(failure(
-                Kind::Model,
-                format!("model {} has no graph", path.display()),
-            ));
+            return Err(failure(Kind::Model, format!("model {} has no graph", path.display())));
         };
         if graph.node.is_empty() && graph.output.is_empty() {
             return Err(failure(
@@ -171,19 +157,14 @@ impl ModelInfo {
                 format!("model {} is empty (no nodes, no outputs)", path.display()),
             ));
         }
-        let zipmaps = ml::strip_zipmap(&mut proto).with_kind(Kind::Model, || {
-            format!("model {}: removing ZipMap", path.display())
-        })?;
+        let zipmaps = ml::strip_zipmap(&mut proto)
+            .with_kind(Kind::Model, || format!("model {}: removing ZipMap", path.display()))?;
         let graph = proto.graph.as_ref().context("graph vanished")?;
 
         let initializers: std::collections::HashSet<&str> =
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
-        let inputs = graph
-            .input
-            .iter()
-            .filter(|i| !initializers.contains(i.name.as_str()))
-            .map(port)
-            .collect();
+        let inputs =
+            graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(port).collect();
         let outputs: Vec<Port> = graph.output.iter().map(port).collect();
 
         let mut classes = BTreeMap::new();
@@ -202,30 +183,15 @@ impl ModelInfo {
         }
         let mut ops = BTreeMap::new();
         for n in &graph.node {
-            let domain = if n.domain.is_empty() {
-                "ai.onnx"
-            } else {
-                n.domain.as_str()
-            };
+            let domain = if n.domain.is_empty() { "ai.onnx" } else { n.domain.as_str() };
             *ops.entry(format!("{domain}:{}", n.op_type)).or_insert(0) += 1;
         }
         let opsets = proto
             .opset_import
             .iter()
-            .map(|o| {
-                (
-                    if o.domain.is_empty() {
-                        "ai.onnx".to_owned()
-                    } else {
-                        o.domain.clone()
-                    },
-                    o.version,
-                )
-            })
+            .map(|o| (if o.domain.is_empty() { "ai.onnx".to_owned() } else { o.domain.clone() }, o.version))
             .collect();
-        let producer = format!("{} {}", proto.producer_name, proto.producer_version)
-            .trim()
-            .to_owned();
+        let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned();
         Ok(ModelInfo {
             path: path.to_owned(),
             sha256,
@@ -252,11 +218,7 @@ impl ModelInfo {
             .iter()
             .filter(|n| !registry.op_register.0.contains_key(&n.op_type))
             .map(|n| {
-                let domain = if n.domain.is_empty() {
-                    "ai.onnx"
-                } else {
-                    n.domain.as_str()
-                };
+                let domain = if n.domain.is_empty() { "ai.onnx" } else { n.domain.as_str() };
                 format!("operator {} ({domain}) in node {:?}", n.op_type, n.name)
             })
             .collect()
@@ -279,55 +241,49 @@ impl ModelInfo {
             ));
         }
         let path = self.path.display().to_string();
-        let build =
-            || -> anyhow::Result<(Arc<TypedRunnableModel>, Vec<(DatumType, Option<usize>)>)> {
-                let mut model = ml::onnx().model_for_proto_model(&self.proto)?;
-                let n = model.sym("N");
-                for (ix, p) in self.inputs.iter().enumerate() {
-                    let dt = p.elem.datum_type().with_context(|| {
-                        format!("input {:?} has unsupported element type {}", p.name, p.elem)
-                    })?;
-                    let width = widths.get(ix).copied().unwrap_or(1);
-                    let shape: TVec<TDim> = match p.shape.as_deref() {
-                        Some([_]) => tvec![n.to_dim()],
-                        Some(dims) if dims.len() >= 2 => {
-                            let mut s = tvec![n.to_dim()];
-                            for (k, d) in dims[1..].iter().enumerate() {
-                                s.push(match d {
-                                    Dim::Fixed(v) => (*v).to_dim(),
-                                    _ if k == 0 => width.to_dim(),
-                                    _ => 1.to_dim(),
-                                });
-                            }
-                            s
+        let build = || -> anyhow::Result<Compiled> {
+            let mut model = ml::onnx().model_for_proto_model(&self.proto)?;
+            let n = model.sym("N");
+            for (ix, p) in self.inputs.iter().enumerate() {
+                let dt = p
+                    .elem
+                    .datum_type()
+                    .with_context(|| format!("input {:?} has unsupported element type {}", p.name, p.elem))?;
+                let width = widths.get(ix).copied().unwrap_or(1);
+                let shape: TVec<TDim> = match p.shape.as_deref() {
+                    Some([_]) => tvec![n.to_dim()],
+                    Some(dims) if dims.len() >= 2 => {
+                        let mut s = tvec![n.to_dim()];
+                        for (k, d) in dims[1..].iter().enumerate() {
+                            s.push(match d {
+                                Dim::Fixed(v) => (*v).to_dim(),
+                                _ if k == 0 => width.to_dim(),
+                                _ => 1.to_dim(),
+                            });
                         }
-                        _ => tvec![n.to_dim(), width.to_dim()],
+                        s
+                    }
+                    _ => tvec![n.to_dim(), width.to_dim()],
+                };
+                model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape))?;
+            }
+            let typed = model.into_optimized()?;
+            let output_types = (0..typed.outputs.len())
+                .map(|i| {
+                    let fact = typed.output_fact(i)?;
+                    let width = match fact.shape.len() {
+                        0 | 1 => Some(1),
+                        2 => tract_onnx::tract_hir::internal::DimLike::to_usize(&fact.shape[1]).ok(),
+                        _ => None,
                     };
-                    model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape))?;
-                }
-                let typed = model.into_optimized()?;
-                let output_types = (0..typed.outputs.len())
-                    .map(|i| {
-                        let fact = typed.output_fact(i)?;
-                        let width = match fact.shape.len() {
-                            0 | 1 => Some(1),
-                            2 => tract_onnx::tract_hir::internal::DimLike::to_usize(&fact.shape[1])
-                                .ok(),
-                            _ => None,
-                        };
-                        Ok((fact.datum_type, width))
-                    })
-                    .collect::<TractResult<Vec<_>>>()?;
-                Ok((typed.into_runnable()?, output_types))
-            };
-        let (plan, output_types) = build().with_kind(Kind::Model, || {
-            format!("model {path}: cannot prepare it for scoring")
-        })?;
-        Ok(Model {
-            info: self,
-            plan,
-            output_types,
-        })
+                    Ok((fact.datum_type, width))
+                })
+                .collect::<TractResult<Vec<_>>>()?;
+            Ok((typed.into_runnable()?, output_types))
+        };
+        let (plan, output_types) =
+            build().with_kind(Kind::Model, || format!("model {path}: cannot prepare it for scoring"))?;
+        Ok(Model { info: self, plan, output_types })
     }
 }
 
@@ -350,17 +306,9 @@ fn port(v: &pb::ValueInfoProto) -> Port {
         ),
         None => (Elem::Other(0), None),
     };
-    Port {
-        name: v.name.clone(),
-        elem,
-        shape,
-    }
+    Port { name: v.name.clone(), elem, shape }
 }
 
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }

@@ -24,30 +24,23 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
         let dir = parent(path);
-        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || {
-            format!("cannot create directory {}", dir.display())
-        })?;
+        std::fs::create_dir_all(dir)
+            .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
         let prefix = format!(".{}.", file_name(path));
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         // tempfile creates 0600 files; outputs are for other readers too (the umask still applies).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder.tempfile_in(dir).with_kind(Kind::CantCreate, || {
-            format!("cannot create a file in {}", dir.display())
-        })?;
-        Ok(AtomicFile {
-            tmp,
-            path: path.to_owned(),
-        })
+        let tmp = builder
+            .tempfile_in(dir)
+            .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
+        Ok(AtomicFile { tmp, path: path.to_owned() })
     }
 
     /// A second handle on the temporary file, for writers that want to own one.
     pub fn handle(&self) -> anyhow::Result<File> {
-        self.tmp
-            .as_file()
-            .try_clone()
-            .with_kind(Kind::Io, || format!("writing {}", self.path.display()))
+        self.tmp.as_file().try_clone().with_kind(Kind::Io, || format!("writing {}", self.path.display()))
     }
 
     pub fn path(&self) -> &Path {
@@ -57,10 +50,7 @@ impl AtomicFile {
     /// Makes the content durable, then gives it its final name.
     pub fn commit(self) -> anyhow::Result<()> {
         let path = self.path;
-        self.tmp
-            .as_file()
-            .sync_all()
-            .with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+        self.tmp.as_file().sync_all().with_kind(Kind::Io, || format!("writing {}", path.display()))?;
         self.tmp
             .persist(&path)
             .map_err(|e| e.error)
@@ -73,9 +63,7 @@ impl AtomicFile {
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let f = AtomicFile::create(path)?;
-    f.handle()?
-        .write_all(bytes)
-        .with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+    f.handle()?.write_all(bytes).with_kind(Kind::Io, || format!("writing {}", path.display()))?;
     f.commit()
 }
 
@@ -110,9 +98,7 @@ fn parent(path: &Path) -> &Path {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into())
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into())
 }
 
 /// A rename is durable only once its directory entry is; Windows has no
@@ -154,7 +140,7 @@ impl Drop for Sink {
 }
 
 enum Inner {
-    Parquet(polars::io::parquet::write::BatchedWriter<Sink>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<Sink>>),
     Csv(polars::io::csv::write::BatchedWriter<Sink>),
 }
 
@@ -170,34 +156,24 @@ impl TableWriter {
     pub fn create(path: &Path, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
         let file = AtomicFile::create(path)?;
         let flush_error = Arc::new(std::sync::Mutex::new(None));
-        let out = Sink {
-            buf: BufWriter::with_capacity(1 << 20, file.handle()?),
-            error: flush_error.clone(),
-        };
+        let out = Sink { buf: BufWriter::with_capacity(1 << 20, file.handle()?), error: flush_error.clone() };
         let inner = match format {
-            Format::Parquet => Inner::Parquet(
+            Format::Parquet => Inner::Parquet(Box::new(
                 ParquetWriter::new(out)
                     .with_compression(ParquetCompression::Zstd(None))
                     .batched(schema)
                     .with_kind(Kind::CantCreate, || {
                         format!("cannot start Parquet output {}", path.display())
                     })?,
-            ),
+            )),
             Format::Csv => Inner::Csv(
                 CsvWriter::new(out)
                     .include_header(true)
                     .batched(schema)
-                    .with_kind(Kind::CantCreate, || {
-                        format!("cannot start CSV output {}", path.display())
-                    })?,
+                    .with_kind(Kind::CantCreate, || format!("cannot start CSV output {}", path.display()))?,
             ),
         };
-        Ok(TableWriter {
-            inner,
-            file,
-            rows: 0,
-            flush_error,
-        })
+        Ok(TableWriter { inner, file, rows: 0, flush_error })
     }
 
     pub fn write(&mut self, df: &mut DataFrame) -> anyhow::Result<()> {
@@ -221,11 +197,8 @@ impl TableWriter {
         }
         .with_kind(Kind::Io, || format!("finishing {path}"))?;
         // The format writer and its buffer are gone now: the last flush has run.
-        let flushed = self
-            .flush_error
-            .lock()
-            .map_err(|_| failure(Kind::Internal, "flush status poisoned"))?
-            .take();
+        let flushed =
+            self.flush_error.lock().map_err(|_| failure(Kind::Internal, "flush status poisoned"))?.take();
         if let Some(e) = flushed {
             return Err(e).with_kind(Kind::Io, || format!("writing {path}"));
         }

@@ -36,17 +36,11 @@ pub struct Issue {
 
 impl Issue {
     fn new(kind: Kind, message: impl Into<String>) -> Issue {
-        Issue {
-            kind,
-            message: message.into(),
-        }
+        Issue { kind, message: message.into() }
     }
 
     fn from_error(e: &anyhow::Error) -> Issue {
-        Issue {
-            kind: kind_of(e),
-            message: format!("{e:#}"),
-        }
+        Issue { kind: kind_of(e), message: format!("{e:#}") }
     }
 }
 
@@ -62,23 +56,10 @@ pub fn build(job: Job, date: NaiveDate) -> anyhow::Result<Plan> {
 fn combine(issues: Vec<Issue>) -> anyhow::Error {
     let kind = issues.first().map_or(Kind::Internal, |i| i.kind);
     if issues.len() == 1 {
-        return failure(
-            kind,
-            issues.into_iter().map(|i| i.message).collect::<String>(),
-        );
+        return failure(kind, issues.into_iter().map(|i| i.message).collect::<String>());
     }
-    let list: Vec<String> = issues
-        .iter()
-        .map(|i| format!("  - {}", i.message))
-        .collect();
-    failure(
-        kind,
-        format!(
-            "{} found:\n{}",
-            plural(issues.len(), "problem"),
-            list.join("\n")
-        ),
-    )
+    let list: Vec<String> = issues.iter().map(|i| format!("  - {}", i.message)).collect();
+    failure(kind, format!("{} found:\n{}", plural(issues.len(), "problem"), list.join("\n")))
 }
 
 fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Option<Plan> {
@@ -90,12 +71,7 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
         }
     };
     let feeds = map_features(&job.features, &info, issues);
-    let files = match input::resolve(
-        &job.input.expand(date),
-        job.input_format,
-        date,
-        job.input.raw(),
-    ) {
+    let files = match input::resolve(&job.input.expand(date), job.input_format, date, job.input.raw()) {
         Ok(f) => f,
         Err(e) => {
             issues.push(Issue::from_error(&e));
@@ -108,12 +84,7 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
     let widths: Vec<usize> = info
         .inputs
         .iter()
-        .map(|p| {
-            feeds
-                .iter()
-                .find(|f| f.input == p.name)
-                .map_or(1, |f| f.columns.len())
-        })
+        .map(|p| feeds.iter().find(|f| f.input == p.name).map_or(1, |f| f.columns.len()))
         .collect();
     let model = match info.compile(&widths) {
         Ok(m) => m,
@@ -129,12 +100,7 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
     // Read order: keep columns first (as they appear in the output), then
     // the features not already kept.
     let mut columns: Vec<String> = Vec::new();
-    for c in job
-        .keep
-        .iter()
-        .map(String::as_str)
-        .chain(job.features.all_columns())
-    {
+    for c in job.keep.iter().map(String::as_str).chain(job.features.all_columns()) {
         if !columns.iter().any(|x| x == c) {
             columns.push(c.to_owned());
         }
@@ -149,11 +115,7 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
                 .unwrap_or(DataType::String)
         })
         .collect();
-    let read = ReadSpec {
-        columns,
-        csv_dtypes,
-        csv: job.csv.clone(),
-    };
+    let read = ReadSpec { columns, csv_dtypes, csv: job.csv.clone() };
 
     let mut keep_types: Vec<Option<DataType>> = vec![None; job.keep.len()];
     for file in &files {
@@ -167,26 +129,13 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
         if output_schema.contains(&o.name) {
             issues.push(Issue::new(
                 Kind::Config,
-                format!(
-                    "output column {:?} is also a keep column; rename it in [outputs]",
-                    o.name
-                ),
+                format!("output column {:?} is also a keep column; rename it in [outputs]", o.name),
             ));
         }
         output_schema.insert(o.name.as_str().into(), o.dtype.clone());
     }
     let output_path = job.output.expand(date);
-    Some(Plan {
-        job,
-        date,
-        model,
-        files,
-        feeds,
-        outs,
-        read,
-        output_path,
-        output_schema,
-    })
+    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema })
 }
 
 /// Checks one input file's header against the mapping.
@@ -207,11 +156,7 @@ fn check_file(
     };
     let shown = file.path.display();
     let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
-    let missing: Vec<&String> = read
-        .columns
-        .iter()
-        .filter(|c| !schema.contains(c))
-        .collect();
+    let missing: Vec<&String> = read.columns.iter().filter(|c| !schema.contains(c)).collect();
     if !missing.is_empty() {
         let listed: Vec<String> = missing
             .iter()
@@ -220,11 +165,7 @@ fn check_file(
                 None => format!("{m:?}"),
             })
             .collect();
-        let mut msg = format!(
-            "{shown}: missing {}: {}",
-            plural(missing.len(), "column"),
-            listed.join(", ")
-        );
+        let mut msg = format!("{shown}: missing {}: {}", plural(missing.len(), "column"), listed.join(", "));
         if file.format == Format::Csv && names.len() == 1 {
             msg.push_str(&format!(
                 "; the whole header was read as one column {:?}: is the delimiter {:?} right?",
@@ -252,11 +193,7 @@ fn check_file(
     for (slot, name) in keep_types.iter_mut().zip(&job.keep) {
         let Some(dt) = schema.get(name) else { continue };
         // CSV ids are read as text, so they come out exactly as written.
-        let dt = if file.format == Format::Csv {
-            DataType::String
-        } else {
-            dt.clone()
-        };
+        let dt = if file.format == Format::Csv { DataType::String } else { dt.clone() };
         match slot {
             None => *slot = Some(dt),
             Some(prev) if *prev != dt => {
@@ -276,14 +213,8 @@ fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) 
             .join(", ")
     };
     let pairs: Vec<(String, Vec<String>)> = match features {
-        Features::Tensor {
-            input: Some(name),
-            columns,
-        } => vec![(name.clone(), columns.clone())],
-        Features::Tensor {
-            input: None,
-            columns,
-        } => match info.inputs.as_slice() {
+        Features::Tensor { input: Some(name), columns } => vec![(name.clone(), columns.clone())],
+        Features::Tensor { input: None, columns } => match info.inputs.as_slice() {
             [only] => vec![(only.name.clone(), columns.clone())],
             _ => {
                 issues.push(Issue::new(
@@ -311,10 +242,7 @@ fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) 
         if features::polars_dtype(port.elem).is_none() {
             issues.push(Issue::new(
                 Kind::Model,
-                format!(
-                    "model input {name:?} has type {}, which batchscore cannot feed",
-                    port.elem
-                ),
+                format!("model input {name:?} has type {}, which batchscore cannot feed", port.elem),
             ));
             continue;
         }
@@ -331,17 +259,11 @@ fn map_features(features: &Features, info: &ModelInfo, issues: &mut Vec<Issue>) 
                 ),
             ));
         }
-        feeds.push(InputFeed {
-            input: name,
-            elem: port.elem,
-            columns,
-        });
+        feeds.push(InputFeed { input: name, elem: port.elem, columns });
     }
     for p in &info.inputs {
         if !feeds.iter().any(|f| f.input == p.name)
-            && !issues
-                .iter()
-                .any(|i| i.message.contains(&format!("{:?}", p.name)))
+            && !issues.iter().any(|i| i.message.contains(&format!("{:?}", p.name)))
         {
             issues.push(Issue::new(
                 Kind::Model,
@@ -362,12 +284,7 @@ fn nearest<'a>(name: &str, names: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_lowercase();
     names
         .iter()
-        .map(|n| {
-            (
-                strsim::normalized_levenshtein(&lower, &n.to_lowercase()),
-                *n,
-            )
-        })
+        .map(|n| (strsim::normalized_levenshtein(&lower, &n.to_lowercase()), *n))
         .filter(|(score, _)| *score >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)

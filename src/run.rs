@@ -1,28 +1,31 @@
 //! One job, one date: plan → read chunk → score → write → commit → record.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use anyhow::Context;
 
 use chrono::{NaiveDate, Utc};
 use polars::prelude::*;
 use tracing::{info, warn};
 
-use crate::error::{Kind, failure, kind_of};
-use crate::features::{self, NanRule};
-use crate::input::ChunkReader;
-use crate::job::{Format, Job};
+use crate::error::{Kind, ResultExt, failure, kind_of};
+use crate::features::{self, Problem};
+use crate::input::{ChunkReader, InputFile};
+use crate::job::{Format, Job, Policy};
 use crate::ledger::{ErrorEntry, FileEntry, Ledger, ModelEntry, Record, Rows, Status};
 use crate::output::{TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
-use crate::score;
+use crate::{score, signals};
 
 pub struct RunOptions {
     pub force: bool,
     pub threads: Option<usize>,
 }
 
-pub enum Outcome {
-    Scored(Record),
-    AlreadyDone(Record),
+pub struct Outcome {
+    pub record: Record,
 }
 
 /// What a run learned, kept for the record even when it fails half-way.
@@ -32,6 +35,9 @@ struct Progress {
     inputs: Vec<FileEntry>,
     rows: Rows,
     output: Option<FileEntry>,
+    quarantine: Option<FileEntry>,
+    /// The first rejected row, described, for the message if too many are.
+    first_rejected: Option<String>,
 }
 
 pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
@@ -48,7 +54,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     {
         info!(job = %job.name, %date, rows = done.rows.scored, output = %done.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
             "already done; skipping (use --force to redo)");
-        return Ok(Outcome::AlreadyDone(done));
+        return Ok(Outcome { record: done });
     }
     let threads = threads_for(job, opts);
     let started_at = Utc::now();
@@ -62,17 +68,13 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         job: job.name.clone(),
         job_file: std::path::absolute(&job.path).unwrap_or_else(|_| job.path.clone()),
         date,
-        status: if result.is_ok() {
-            Status::Success
-        } else {
-            Status::Failed
-        },
+        status: if result.is_ok() { Status::Success } else { Status::Failed },
         batchscore_version: env!("CARGO_PKG_VERSION").into(),
         model: progress.model,
         inputs: progress.inputs,
         rows: progress.rows,
         output: progress.output,
-        quarantine: None,
+        quarantine: progress.quarantine,
         started_at,
         finished_at: Utc::now(),
         duration_seconds: duration,
@@ -94,30 +96,18 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     info!(job = %job.name, %date, rows_read = record.rows.read, rows_scored = record.rows.scored, rows_rejected = record.rows.rejected,
         seconds = format!("{duration:.3}"), output = %record.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
         record = %path.display(), "run finished");
-    Ok(Outcome::Scored(record))
+    Ok(Outcome { record })
 }
 
-fn execute(
-    job: &Job,
-    date: NaiveDate,
-    threads: usize,
-    progress: &mut Progress,
-) -> anyhow::Result<()> {
+fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) -> anyhow::Result<()> {
     let plan = plan::build(job.clone(), date)?;
     progress.model = Some(ModelEntry {
         path: plan.model.info.path.clone(),
         sha256: plan.model.info.sha256.clone(),
         bytes: plan.model.info.bytes,
     });
-    progress.inputs = plan
-        .files
-        .iter()
-        .map(|f| FileEntry {
-            path: f.path.clone(),
-            bytes: f.bytes,
-            rows: None,
-        })
-        .collect();
+    progress.inputs =
+        plan.files.iter().map(|f| FileEntry { path: f.path.clone(), bytes: f.bytes, rows: None }).collect();
     sweep_stale(&plan.output_path);
     match score_all(&plan, threads, false, progress) {
         // A typed CSV read stops at the first cell it cannot parse, without
@@ -127,8 +117,10 @@ fn execute(
                 && plan.files.iter().any(|f| f.format == Format::Csv)
                 && is_parse_error(&e) =>
         {
-            warn!("{e:#}; reading again as text to find the row");
+            let first_line = format!("{e:#}").lines().next().unwrap_or_default().to_owned();
+            warn!("{first_line}; reading the input again as text to find each bad row");
             progress.rows = Rows::default();
+            progress.quarantine = None;
             score_all(&plan, threads, true, progress)
         }
         other => other,
@@ -140,79 +132,93 @@ fn is_parse_error(e: &anyhow::Error) -> bool {
     text.contains("could not parse") || text.contains("parse")
 }
 
-fn score_all(
-    plan: &Plan,
-    threads: usize,
-    as_text: bool,
-    progress: &mut Progress,
-) -> anyhow::Result<()> {
+fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress) -> anyhow::Result<()> {
     let mut read = plan.read.clone();
     if as_text {
         read.csv_dtypes = vec![DataType::String; read.columns.len()];
     }
-    let mut writer = TableWriter::create(
-        &plan.output_path,
-        plan.job.output_format,
-        &plan.output_schema,
-    )?;
+    let bad = &plan.job.bad_rows;
+    let quarantine_path = quarantine_path(&plan.output_path);
+    sweep_stale(&quarantine_path);
+    let mut writer = TableWriter::create(&plan.output_path, plan.job.output_format, &plan.output_schema)?;
+    let mut quarantine: Option<TableWriter> = None;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
-        for chunk in ChunkReader::open(ix, file, &read, plan.job.chunk_rows)? {
+        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows)? {
+            signals::check()?;
             let chunk = chunk?;
             let n = chunk.df.height() as u64;
             progress.rows.read += n;
             file_rows += n;
             let mut problems = Vec::new();
-            let converted =
-                features::convert(&chunk.df, &plan.feeds, NanRule::Reject, &mut problems).map_err(
-                    |e| {
-                        failure(
-                            Kind::Data,
-                            format!(
-                                "{}: rows {}..: {e:#}",
-                                file.path.display(),
-                                chunk.first_row + 1
-                            ),
-                        )
-                    },
-                )?;
-            if let Some(p) = problems.iter().min_by_key(|p| p.row) {
-                let value = p
-                    .value
-                    .as_deref()
-                    .map_or("null".to_owned(), |v| format!("{v:?}"));
-                return Err(failure(
-                    Kind::Data,
-                    format!(
-                        "{}: row {}, column {:?}: {value}: {}",
-                        file.path.display(),
-                        chunk.first_row + p.row as u64 + 1,
-                        p.column,
-                        p.reason
-                    ),
-                ));
-            }
-            let mut out = if chunk.df.height() == 0 {
-                continue;
+            let converted = features::convert(&chunk.df, &plan.feeds, &|c| bad.repair(c), &mut problems)
+                .map_err(|e| {
+                    failure(
+                        Kind::Data,
+                        format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1),
+                    )
+                })?;
+            let (df, converted) = if problems.is_empty() {
+                (chunk.df, converted)
             } else {
-                let scored =
-                    score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads)
-                        .map_err(|e| {
-                            failure(
-                                Kind::Model,
-                                format!(
-                                    "model {} failed on {} rows {}..{}: {e:#}",
-                                    plan.model.info.path.display(),
-                                    file.path.display(),
-                                    chunk.first_row + 1,
-                                    chunk.first_row + n
-                                ),
-                            )
-                        })?;
-                output_frame(plan, &chunk.df, scored)?
+                let by_row = group_by_row(&problems);
+                if bad.policy == Policy::Fail {
+                    let (row, ps) = by_row.iter().next().context("problems without rows")?;
+                    return Err(failure(
+                        Kind::Data,
+                        format!(
+                            "{}: row {}, {}",
+                            file.path.display(),
+                            chunk.first_row + *row as u64 + 1,
+                            describe(ps)
+                        ),
+                    ));
+                }
+                if progress.first_rejected.is_none()
+                    && let Some((row, ps)) = by_row.iter().next()
+                {
+                    progress.first_rejected = Some(format!(
+                        "{}: row {}, {}",
+                        file.path.display(),
+                        chunk.first_row + *row as u64 + 1,
+                        describe(ps)
+                    ));
+                }
+                let q = quarantine_frame(plan, &chunk.df, file, chunk.first_row, &by_row)?;
+                let writer = match &mut quarantine {
+                    Some(w) => w,
+                    None => {
+                        quarantine.insert(TableWriter::create(&quarantine_path, Format::Csv, q.schema())?)
+                    }
+                };
+                writer.write(&mut q.clone())?;
+                progress.rows.rejected += by_row.len() as u64;
+                let keep: BooleanChunked = (0..chunk.df.height()).map(|r| !by_row.contains_key(&r)).collect();
+                let converted = converted
+                    .iter()
+                    .map(|cols| cols.iter().map(|s| s.filter(&keep)).collect::<PolarsResult<Vec<_>>>())
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                (chunk.df.filter(&keep)?, converted)
             };
+            if df.height() == 0 {
+                continue;
+            }
+            let scored =
+                score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads).map_err(|e| {
+                    failure(
+                        Kind::Model,
+                        format!(
+                            "model {} failed on {} rows {}..{}: {e:#}",
+                            plan.model.info.path.display(),
+                            file.path.display(),
+                            chunk.first_row + 1,
+                            chunk.first_row + n
+                        ),
+                    )
+                })?;
+            let mut out = output_frame(plan, &df, scored)?;
             writer.write(&mut out)?;
-            progress.rows.scored += n;
+            progress.rows.scored += df.height() as u64;
         }
         if file_rows == 0 {
             warn!(file = %file.path.display(), "input has a header but no rows");
@@ -222,7 +228,7 @@ fn score_all(
         }
     }
     let (file, written) = writer.finish()?;
-    let rows = &progress.rows;
+    let rows = progress.rows.clone();
     if rows.read != rows.scored + rows.rejected || written != rows.scored {
         return Err(failure(
             Kind::Internal,
@@ -232,15 +238,93 @@ fn score_all(
             ),
         ));
     }
+    // The quarantine is committed even when the run fails on it: it is what
+    // tells the user why.
+    if let Some(q) = quarantine {
+        let (qfile, qrows) = q.finish()?;
+        qfile.commit()?;
+        let bytes = std::fs::metadata(&quarantine_path).map(|m| m.len()).unwrap_or(0);
+        progress.quarantine = Some(FileEntry { path: quarantine_path.clone(), bytes, rows: Some(qrows) });
+        warn!(rejected = rows.rejected, quarantine = %quarantine_path.display(), "rows rejected; see the quarantine file");
+    } else if quarantine_path.is_file() {
+        // Left by an earlier run of this date: it no longer describes the output.
+        std::fs::remove_file(&quarantine_path)
+            .with_kind(Kind::Io, || format!("removing stale {}", quarantine_path.display()))?;
+    }
+    if !bad.max_rejected.allows(rows.rejected, rows.read) {
+        return Err(failure(
+            Kind::Data,
+            format!(
+                "{} of {} rows rejected, more than bad_rows.max_rejected ({}); no output written; the first: {}; all of them: {}",
+                rows.rejected,
+                rows.read,
+                bad.max_rejected,
+                progress.first_rejected.as_deref().unwrap_or("?"),
+                quarantine_path.display()
+            ),
+        ));
+    }
     let path = file.path().to_owned();
     file.commit()?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    progress.output = Some(FileEntry {
-        path,
-        bytes,
-        rows: Some(written),
-    });
+    progress.output = Some(FileEntry { path, bytes, rows: Some(written) });
     Ok(())
+}
+
+/// `scores.parquet` → `scores.rejected.csv`, beside it.
+pub fn quarantine_path(output: &Path) -> PathBuf {
+    let stem =
+        output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
+    output.with_file_name(format!("{stem}.rejected.csv"))
+}
+
+fn group_by_row(problems: &[Problem]) -> BTreeMap<usize, Vec<&Problem>> {
+    let mut by_row: BTreeMap<usize, Vec<&Problem>> = BTreeMap::new();
+    for p in problems {
+        by_row.entry(p.row).or_default().push(p);
+    }
+    by_row
+}
+
+fn describe(ps: &[&Problem]) -> String {
+    ps.iter()
+        .map(|p| {
+            let value = p.value.as_deref().map_or("null".to_owned(), |v| format!("{v:?}"));
+            format!("column {:?}: {value}: {}", p.column, p.reason)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Rejected rows as text: their keep and feature columns as read, where
+/// they came from, and what was wrong.
+fn quarantine_frame(
+    plan: &Plan,
+    df: &DataFrame,
+    file: &InputFile,
+    first_row: u64,
+    by_row: &BTreeMap<usize, Vec<&Problem>>,
+) -> anyhow::Result<DataFrame> {
+    let idx = IdxCa::from_vec("".into(), by_row.keys().map(|&r| r as IdxSize).collect());
+    let n = by_row.len();
+    let mut cols = Vec::with_capacity(plan.read.columns.len() + 4);
+    for name in &plan.read.columns {
+        cols.push(df.column(name)?.take(&idx)?.cast(&DataType::String)?);
+    }
+    cols.push(Column::new("_input_file".into(), vec![file.path.display().to_string(); n]));
+    cols.push(Column::new(
+        "_row".into(),
+        by_row.keys().map(|&r| first_row + r as u64 + 1).collect::<Vec<u64>>(),
+    ));
+    cols.push(Column::new(
+        "_column".into(),
+        by_row
+            .values()
+            .map(|ps| ps.iter().map(|p| p.column.as_str()).collect::<Vec<_>>().join("; "))
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new("_reason".into(), by_row.values().map(|ps| describe(ps)).collect::<Vec<_>>()));
+    Ok(DataFrame::new(n, cols)?)
 }
 
 /// Keep columns (cast to the output schema) followed by the score columns.
@@ -248,16 +332,8 @@ fn output_frame(plan: &Plan, input: &DataFrame, scored: Vec<Column>) -> anyhow::
     let mut cols = Vec::with_capacity(plan.job.keep.len() + scored.len());
     for name in &plan.job.keep {
         let c = input.column(name)?;
-        let want = plan
-            .output_schema
-            .get(name)
-            .cloned()
-            .unwrap_or(DataType::String);
-        cols.push(if c.dtype() == &want {
-            c.clone()
-        } else {
-            c.cast(&want)?
-        });
+        let want = plan.output_schema.get(name).cloned().unwrap_or(DataType::String);
+        cols.push(if c.dtype() == &want { c.clone() } else { c.cast(&want)? });
     }
     cols.extend(scored);
     Ok(DataFrame::new(input.height(), cols)?)

@@ -30,11 +30,7 @@ pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<Out
             .info
             .outputs
             .iter()
-            .map(|o| OutputMap {
-                column: o.name.clone(),
-                from: o.name.clone(),
-                index: None,
-            })
+            .map(|o| OutputMap { column: o.name.clone(), from: o.name.clone(), index: None })
             .collect();
         &default
     } else {
@@ -58,34 +54,18 @@ pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<Out
         let dtype = polars_type(dt).ok_or_else(|| {
             failure(
                 Kind::Model,
-                format!(
-                    "model output {:?} has type {dt:?}, which batchscore cannot write",
-                    m.from
-                ),
+                format!("model output {:?} has type {dt:?}, which batchscore cannot write", m.from),
             )
         })?;
         match (m.index, width) {
             (Some(k), Some(w)) if k >= w => {
                 return Err(failure(
                     Kind::Config,
-                    format!(
-                        "outputs.{}: {:?} has {w} columns, so [{k}] is out of range",
-                        m.column, m.from
-                    ),
+                    format!("outputs.{}: {:?} has {w} columns, so [{k}] is out of range", m.column, m.from),
                 ));
             }
-            (Some(k), _) => out.push(OutColumn {
-                name: m.column.clone(),
-                output: ix,
-                index: Some(k),
-                dtype,
-            }),
-            (None, Some(1)) => out.push(OutColumn {
-                name: m.column.clone(),
-                output: ix,
-                index: None,
-                dtype,
-            }),
+            (Some(k), _) => out.push(OutColumn { name: m.column.clone(), output: ix, index: Some(k), dtype }),
+            (None, Some(1)) => out.push(OutColumn { name: m.column.clone(), output: ix, index: None, dtype }),
             (None, Some(w)) => {
                 let names = class_names(model.info.classes.get(&m.from), w);
                 for (k, class) in names.into_iter().enumerate() {
@@ -113,10 +93,7 @@ pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<Out
         if !seen.insert(c.name.as_str()) {
             return Err(failure(
                 Kind::Config,
-                format!(
-                    "output column {:?} is produced twice; rename it in [outputs]",
-                    c.name
-                ),
+                format!("output column {:?} is produced twice; rename it in [outputs]", c.name),
             ));
         }
     }
@@ -159,23 +136,16 @@ pub fn score(
     outs: &[OutColumn],
     threads: usize,
 ) -> anyhow::Result<Vec<Column>> {
-    let rows = columns
-        .first()
-        .and_then(|c| c.first())
-        .map_or(0, |s| s.len());
+    let rows = columns.first().and_then(|c| c.first()).map_or(0, |s| s.len());
     // Below a few thousand rows, a thread costs more than it saves.
     let blocks = threads.clamp(1, rows.div_ceil(4096).max(1));
     let per = rows.div_ceil(blocks).max(1);
     let run_block = |start: usize| -> anyhow::Result<Vec<Series>> {
         let len = per.min(rows - start);
-        let sliced: Vec<Vec<Series>> = columns
-            .iter()
-            .map(|cols| cols.iter().map(|s| s.slice(start as i64, len)).collect())
-            .collect();
+        let sliced: Vec<Vec<Series>> =
+            columns.iter().map(|cols| cols.iter().map(|s| s.slice(start as i64, len)).collect()).collect();
         let inputs = features::tensors(&sliced, feeds)?;
-        let result = model
-            .plan
-            .run(inputs.into_iter().map(|t| t.into_tvalue()).collect())?;
+        let result = model.plan.run(inputs.into_iter().map(|t| t.into_tvalue()).collect())?;
         outs.iter().map(|c| extract(&result[c.output], c)).collect()
     };
     let starts: Vec<usize> = (0..rows).step_by(per).collect();
@@ -183,16 +153,10 @@ pub fn score(
         vec![run_block(0)]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = starts
-                .iter()
-                .map(|&st| s.spawn(move || run_block(st)))
-                .collect();
+            let handles: Vec<_> = starts.iter().map(|&st| s.spawn(move || run_block(st))).collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| bail!("a scoring thread panicked"))
-                })
+                .map(|h| h.join().unwrap_or_else(|_| bail!("a scoring thread panicked")))
                 .collect()
         })
     };
@@ -226,9 +190,7 @@ fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {
             match (v.ndim(), c.index) {
                 (1, None | Some(0)) => v.iter().cloned().collect::<Vec<$ty>>(),
                 (2, None) if v.shape()[1] == 1 => v.iter().cloned().collect(),
-                (2, Some(k)) if k < v.shape()[1] => {
-                    v.index_axis(Axis(1), k).iter().cloned().collect()
-                }
+                (2, Some(k)) if k < v.shape()[1] => v.index_axis(Axis(1), k).iter().cloned().collect(),
                 _ => bail!(
                     "model output has shape {:?}, expected [N] or [N, C] for column {:?}",
                     v.shape(),

@@ -19,12 +19,7 @@ fn csv_day(wd: &Workdir, rows: usize, extra: &str) {
     wd.write("m.onnx", models::linear(&W, 0.25));
     let mut csv = String::from("id,a b,c/d (e),z\n");
     for i in 0..rows {
-        csv.push_str(&format!(
-            "00{i},{},{},{}\n",
-            i as f32 * 0.5,
-            i % 7,
-            -(i as f32) / 3.0
-        ));
+        csv.push_str(&format!("00{i},{},{},{}\n", i as f32 * 0.5, i % 7, -(i as f32) / 3.0));
     }
     wd.write(&format!("in/{DATE}.csv"), csv);
     wd.write(
@@ -36,11 +31,7 @@ fn csv_day(wd: &Workdir, rows: usize, extra: &str) {
 }
 
 fn expected(i: usize) -> f32 {
-    sigmoid_free_score(
-        &[i as f32 * 0.5, (i % 7) as f32, -(i as f32) / 3.0],
-        &W,
-        0.25,
-    )
+    sigmoid_free_score(&[i as f32 * 0.5, (i % 7) as f32, -(i as f32) / 3.0], &W, 0.25)
 }
 
 #[test]
@@ -52,17 +43,9 @@ fn csv_day_is_scored_in_row_order_across_chunks_and_threads() {
     assert_eq!(rows[0], ["id", "score"]);
     assert_eq!(rows.len(), 1001);
     for (i, r) in rows[1..].iter().enumerate() {
-        assert_eq!(
-            r[0],
-            format!("00{i}"),
-            "ids keep their text and their order"
-        );
+        assert_eq!(r[0], format!("00{i}"), "ids keep their text and their order");
         let got: f32 = r[1].parse().unwrap();
-        assert!(
-            (got - expected(i)).abs() < 1e-4,
-            "row {i}: {got} vs {}",
-            expected(i)
-        );
+        assert!((got - expected(i)).abs() < 1e-4, "row {i}: {got} vs {}", expected(i));
     }
     let rec = wd.record(&format!("out/_batchscore/t/{DATE}.json"));
     assert_eq!(rec["status"], "success");
@@ -77,19 +60,9 @@ fn csv_day_is_scored_in_row_order_across_chunks_and_threads() {
 fn output_is_identical_whatever_the_thread_count() {
     let wd = Workdir::new();
     csv_day(&wd, 20_000, "chunk_rows = 7000");
-    wd.cmd(["run", "job.toml", "--date", DATE, "--threads", "1"])
-        .code(0);
+    wd.cmd(["run", "job.toml", "--date", DATE, "--threads", "1"]).code(0);
     let one = wd.read(&format!("out/scores-{DATE}.csv"));
-    wd.cmd([
-        "run",
-        "job.toml",
-        "--date",
-        DATE,
-        "--threads",
-        "3",
-        "--force",
-    ])
-    .code(0);
+    wd.cmd(["run", "job.toml", "--date", DATE, "--threads", "3", "--force"]).code(0);
     assert_eq!(one, wd.read(&format!("out/scores-{DATE}.csv")));
 }
 
@@ -103,15 +76,11 @@ fn write_parquet(wd: &Workdir, rel: &str, ids: &[i64], a: &[f64]) {
     .unwrap();
     let p = wd.path(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    ParquetWriter::new(std::fs::File::create(p).unwrap())
-        .finish(&mut df)
-        .unwrap();
+    ParquetWriter::new(std::fs::File::create(p).unwrap()).finish(&mut df).unwrap();
 }
 
 fn read_parquet(wd: &Workdir, rel: &str) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(wd.path(rel)).unwrap())
-        .finish()
-        .unwrap()
+    ParquetReader::new(std::fs::File::open(wd.path(rel)).unwrap()).finish().unwrap()
 }
 
 #[test]
@@ -119,18 +88,8 @@ fn multi_file_parquet_day_keeps_file_then_row_order() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&W, 0.0));
     // Written out of name order on purpose: files are read sorted by name.
-    write_parquet(
-        &wd,
-        &format!("in/{DATE}/part-1.parquet"),
-        &[3, 4],
-        &[3.0, 4.0],
-    );
-    write_parquet(
-        &wd,
-        &format!("in/{DATE}/part-0.parquet"),
-        &[1, 2],
-        &[1.0, 2.0],
-    );
+    write_parquet(&wd, &format!("in/{DATE}/part-1.parquet"), &[3, 4], &[3.0, 4.0]);
+    write_parquet(&wd, &format!("in/{DATE}/part-0.parquet"), &[1, 2], &[1.0, 2.0]);
     wd.write("in/other/part-9.parquet", "not for this day");
     wd.write(
         "job.toml",
@@ -138,61 +97,26 @@ fn multi_file_parquet_day_keeps_file_then_row_order() {
     );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let df = read_parquet(&wd, "out/2026/11/23/scores.parquet");
-    let ids: Vec<i64> = df
-        .column("id")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(
-        ids,
-        [1, 2, 3, 4],
-        "Parquet ids keep their integer type and file order"
-    );
-    let scores: Vec<f32> = df
-        .column("score")
-        .unwrap()
-        .f32()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    assert_eq!(
-        scores,
-        [
-            0.5 - 2.0 + 0.5,
-            1.0 - 2.0 + 0.5,
-            1.5 - 2.0 + 0.5,
-            2.0 - 2.0 + 0.5
-        ]
-    );
+    let ids: Vec<i64> = df.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
+    assert_eq!(ids, [1, 2, 3, 4], "Parquet ids keep their integer type and file order");
+    let scores: Vec<f32> = df.column("score").unwrap().f32().unwrap().into_no_null_iter().collect();
+    assert_eq!(scores, [0.5 - 2.0 + 0.5, 1.0 - 2.0 + 0.5, 1.5 - 2.0 + 0.5, 2.0 - 2.0 + 0.5]);
     let rec = wd.record(&format!("out/_batchscore/p/{DATE}.json"));
     assert_eq!(rec["inputs"].as_array().unwrap().len(), 2);
-    assert!(
-        rec["inputs"][0]["path"]
-            .as_str()
-            .unwrap()
-            .ends_with("part-0.parquet")
-    );
+    assert!(rec["inputs"][0]["path"].as_str().unwrap().ends_with("part-0.parquet"));
 }
 
 #[test]
 fn multi_input_model_with_a_string_column() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::with_string_input());
-    wd.write(
-        &format!("in/{DATE}.csv"),
-        "key,amount,home city\nk1,1.5,a\nk2,2,c\nk3,0,zz\n",
-    );
+    wd.write(&format!("in/{DATE}.csv"), "key,amount,home city\nk1,1.5,a\nk2,2,c\nk3,0,zz\n");
     wd.write(
         "job.toml",
         "name = \"s\"\nmodel = \"m.onnx\"\nkeep = [\"key\"]\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features.inputs]\nnum = \"amount\"\ncity = [\"home city\"]\n[output]\npath = \"out/%Y-%m-%d.csv\"\n",
     );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
-    assert_eq!(
-        wd.read(&format!("out/{DATE}.csv")),
-        "key,score\nk1,2.5\nk2,5.0\nk3,0.0\n"
-    );
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "key,score\nk1,2.5\nk2,5.0\nk3,0.0\n");
 }
 
 #[test]
@@ -205,13 +129,10 @@ fn rerun_is_a_no_op_and_force_redoes_it() {
     let first = wd.record(&rec);
     // Tamper with the output: a no-op re-run must not touch it.
     wd.write(&out, "sentinel\n");
-    wd.cmd(["run", "job.toml", "--date", DATE])
-        .code(0)
-        .stderr_has(&["already done"]);
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(0).stderr_has(&["already done"]);
     assert_eq!(wd.read(&out), "sentinel\n");
     assert_eq!(wd.record(&rec)["started_at"], first["started_at"]);
-    wd.cmd(["run", "job.toml", "--date", DATE, "--force"])
-        .code(0);
+    wd.cmd(["run", "job.toml", "--date", DATE, "--force"]).code(0);
     assert!(wd.read(&out).starts_with("id,score\n000,"));
     assert_eq!(wd.record(&rec)["forced"], true);
 }
@@ -229,37 +150,26 @@ fn a_missing_output_means_not_done() {
 #[test]
 fn a_run_that_fails_part_way_leaves_no_output() {
     let wd = Workdir::new();
-    csv_day(&wd, 300, "chunk_rows = 50");
+    csv_day(&wd, 300, "chunk_rows = 50\n[bad_rows]\npolicy = \"fail\"");
     // Row 250 is bad: five chunks are written to the temporary file first.
     let path = format!("in/{DATE}.csv");
-    let text = wd
-        .read(&path)
-        .replace("\n00249,", "\n00249x,")
-        .replace("00249x,124.5,", "00249,n/a,");
+    let text = wd.read(&path).replace("\n00249,", "\n00249x,").replace("00249x,124.5,", "00249,n/a,");
     wd.write(&path, text);
     let out = wd.cmd(["run", "job.toml", "--date", DATE]).code(65);
     out.stderr_has(&[&format!("{DATE}.csv"), "row 250", "\"a b\"", "\"n/a\""]);
     assert_eq!(
         wd.files("out"),
-        [
-            format!("_batchscore/t/{DATE}.json"),
-            format!("_batchscore/t/{DATE}.lock")
-        ],
+        [format!("_batchscore/t/{DATE}.json"), format!("_batchscore/t/{DATE}.lock")],
         "no output, no temporary file"
     );
-    assert_eq!(
-        wd.record(&format!("out/_batchscore/t/{DATE}.json"))["status"],
-        "failed"
-    );
+    assert_eq!(wd.record(&format!("out/_batchscore/t/{DATE}.json"))["status"], "failed");
 }
 
 #[test]
 fn default_date_is_yesterday_in_the_jobs_zone() {
     let wd = Workdir::new();
     csv_day(&wd, 3, "run_date = \"yesterday\"");
-    let job = wd
-        .read("job.toml")
-        .replace("timezone = \"UTC\"", "timezone = \"Asia/Tokyo\"");
+    let job = wd.read("job.toml").replace("timezone = \"UTC\"", "timezone = \"Asia/Tokyo\"");
     wd.write("job.toml", job);
     // 2026-11-24 16:00 UTC is already the 25th in Tokyo, so "yesterday" is the 24th: no input for it.
     wd.cmd(["run", "job.toml"])
@@ -267,9 +177,7 @@ fn default_date_is_yesterday_in_the_jobs_zone() {
         .code(66)
         .stderr_has(&["2026-11-24"]);
     // At 10:00 UTC it's the 24th in Tokyo: yesterday is the 23rd, which exists.
-    wd.cmd(["run", "job.toml"])
-        .env("BATCHSCORE_NOW", "2026-11-24T10:00:00Z")
-        .code(0);
+    wd.cmd(["run", "job.toml"]).env("BATCHSCORE_NOW", "2026-11-24T10:00:00Z").code(0);
     assert!(wd.exists(&format!("out/scores-{DATE}.csv")));
 }
 
@@ -277,9 +185,7 @@ fn default_date_is_yesterday_in_the_jobs_zone() {
 fn parquet_output_reads_back() {
     let wd = Workdir::new();
     csv_day(&wd, 100, "");
-    let job = wd
-        .read("job.toml")
-        .replace("scores-%Y-%m-%d.csv", "scores-%Y-%m-%d.parquet");
+    let job = wd.read("job.toml").replace("scores-%Y-%m-%d.csv", "scores-%Y-%m-%d.parquet");
     wd.write("job.toml", job);
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let df = read_parquet(&wd, &format!("out/scores-{DATE}.parquet"));
@@ -291,9 +197,7 @@ fn parquet_output_reads_back() {
 fn json_logs_carry_job_date_and_rows() {
     let wd = Workdir::new();
     csv_day(&wd, 5, "");
-    let out = wd
-        .cmd(["--log-format", "json", "run", "job.toml", "--date", DATE])
-        .code(0);
+    let out = wd.cmd(["--log-format", "json", "run", "job.toml", "--date", DATE]).code(0);
     let last: serde_json::Value = serde_json::from_str(out.stderr.lines().last().unwrap()).unwrap();
     assert_eq!(last["message"], "run finished");
     assert_eq!(last["job"], "t");

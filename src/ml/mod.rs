@@ -1,4 +1,5 @@
 //! Placeholder for the ONNX-ML operator layer (being written separately).
+#![allow(dead_code)]
 use tract_onnx::pb;
 
 pub const OUR_OPS: &[&str] = &[];

@@ -29,12 +29,7 @@ pub struct Cmd<'a> {
 
 impl Workdir {
     pub fn new() -> Workdir {
-        Workdir {
-            dir: tempfile::Builder::new()
-                .prefix("batchscore-test-")
-                .tempdir()
-                .expect("temp dir"),
-        }
+        Workdir { dir: tempfile::Builder::new().prefix("batchscore-test-").tempdir().expect("temp dir") }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -51,8 +46,7 @@ impl Workdir {
     /// Copies a file from the repository (path relative to its root).
     pub fn copy(&self, from_repo: &str, rel: &str) -> PathBuf {
         let src = repo().join(from_repo);
-        let bytes =
-            std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        let bytes = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
         self.write(rel, bytes)
     }
 
@@ -78,12 +72,7 @@ impl Workdir {
                 if p.is_dir() {
                     stack.push(p);
                 } else {
-                    out.push(
-                        p.strip_prefix(&root)
-                            .expect("prefix")
-                            .to_string_lossy()
-                            .replace('\\', "/"),
-                    );
+                    out.push(p.strip_prefix(&root).expect("prefix").to_string_lossy().replace('\\', "/"));
                 }
             }
         }
@@ -96,11 +85,7 @@ impl Workdir {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Cmd {
-            wd: self,
-            args: args.into_iter().map(|s| s.as_ref().to_owned()).collect(),
-            env: vec![],
-        }
+        Cmd { wd: self, args: args.into_iter().map(|s| s.as_ref().to_owned()).collect(), env: vec![] }
     }
 
     /// A run record as JSON.
@@ -155,11 +140,7 @@ impl Output {
     #[track_caller]
     pub fn stderr_has(&self, needles: &[&str]) -> &Self {
         for n in needles {
-            assert!(
-                self.stderr.contains(n),
-                "stderr lacks {n:?}:\n{}",
-                self.stderr
-            );
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
         }
         self
     }
@@ -171,7 +152,5 @@ pub fn repo() -> &'static Path {
 
 /// Reads a CSV into rows of strings (no quoting in our test outputs).
 pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect()
+    text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
 }

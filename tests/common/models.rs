@@ -40,12 +40,7 @@ fn floats(name: &str, dims: &[i64], v: &[f32]) -> pb::TensorProto {
     }
 }
 
-fn node(
-    op: &str,
-    inputs: &[&str],
-    outputs: &[&str],
-    attrs: Vec<pb::AttributeProto>,
-) -> pb::NodeProto {
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         name: format!("{op}_{}", outputs[0]),
@@ -65,10 +60,7 @@ fn model(
     pb::ModelProto {
         ir_version: 8,
         producer_name: "batchscore-tests".into(),
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
         graph: Some(pb::GraphProto {
             name: "g".into(),
             node: nodes,
@@ -132,19 +124,13 @@ pub fn with_string_input() -> Vec<u8> {
                 node("Cast", &["code"], &["codef"], vec![attr_int("to", 1)]),
                 node("Add", &["num", "codef"], &["score"], vec![]),
             ],
-            vec![
-                value_info("num", 1, &[None, Some(1)]),
-                value_info("city", 8, &[None, Some(1)]),
-            ],
+            vec![value_info("num", 1, &[None, Some(1)]), value_info("city", 8, &[None, Some(1)])],
             vec![value_info("score", 1, &[None, Some(1)])],
             vec![],
         )
         .as_slice(),
     )
     .expect("decode");
-    bytes.opset_import.push(pb::OperatorSetIdProto {
-        domain: "ai.onnx.ml".into(),
-        version: 1,
-    });
+    bytes.opset_import.push(pb::OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 1 });
     bytes.encode_to_vec()
 }
