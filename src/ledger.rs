@@ -78,6 +78,9 @@ pub struct Record {
     pub chunk_rows: usize,
     pub host: String,
     pub pid: u32,
+    /// Peak resident and anonymous memory (Linux only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory: Option<crate::memory::Peak>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorEntry>,
 }

@@ -11,6 +11,7 @@ mod inspect;
 mod job;
 mod ledger;
 mod logging;
+mod memory;
 mod ml;
 mod model;
 mod output;

@@ -61,7 +61,9 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     let clock = Instant::now();
     info!(job = %job.name, %date, forced = opts.force, threads, "run started");
     let mut progress = Progress::default();
+    let sampler = crate::memory::Sampler::start();
     let result = execute(job, date, threads, &mut progress);
+    let peak_memory = sampler.finish();
     let duration = clock.elapsed().as_secs_f64();
     let record = Record {
         record_version: crate::ledger::RECORD_VERSION,
@@ -83,6 +85,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         chunk_rows: job.chunk_rows,
         host: crate::ledger::hostname(),
         pid: std::process::id(),
+        peak_memory,
         error: result.as_ref().err().map(|e| ErrorEntry {
             kind: kind_of(e).label().into(),
             exit_code: kind_of(e).exit_code(),
@@ -94,7 +97,8 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     result?;
     let path = written?;
     info!(job = %job.name, %date, rows_read = record.rows.read, rows_scored = record.rows.scored, rows_rejected = record.rows.rejected,
-        seconds = format!("{duration:.3}"), output = %record.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
+        seconds = format!("{duration:.3}"),
+        peak_rss_mb = record.peak_memory.map(|m| m.rss_bytes >> 20), peak_heap_mb = record.peak_memory.map(|m| m.anon_bytes >> 20), output = %record.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
         record = %path.display(), "run finished");
     Ok(Outcome { record })
 }
