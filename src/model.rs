@@ -169,7 +169,7 @@ impl ModelInfo {
 
         let mut classes = BTreeMap::new();
         for z in &zipmaps {
-            classes.insert(z.probabilities.clone(), z.classes.clone());
+            classes.insert(z.output.clone(), z.classes.clone());
         }
         if classes.is_empty()
             && let Some(labels) = ml::class_labels(&proto)
