@@ -5,6 +5,8 @@
 //! each op is a small kernel behind one wrapper (`op`).
 
 mod attrs;
+mod encoding;
+mod linear;
 mod op;
 mod preprocess;
 mod tree;
@@ -23,6 +25,12 @@ pub const OUR_OPS: &[&str] = &[
     "Imputer",
     "Binarizer",
     "Normalizer",
+    "OneHotEncoder",
+    "LabelEncoder",
+    "LinearClassifier",
+    "LinearRegressor",
+    "SVMClassifier",
+    "SVMRegressor",
 ];
 
 /// tract's ONNX loader with our operators in its registry.
@@ -30,6 +38,8 @@ pub fn onnx() -> tract_onnx::Onnx {
     let mut onnx = tract_onnx::onnx();
     tree::register(&mut onnx.op_register);
     preprocess::register(&mut onnx.op_register);
+    encoding::register(&mut onnx.op_register);
+    linear::register(&mut onnx.op_register);
     onnx
 }
 

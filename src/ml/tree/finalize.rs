@@ -21,6 +21,19 @@ pub enum PostTransform {
     Probit,
 }
 
+impl PostTransform {
+    pub fn parse(s: &str) -> anyhow::Result<PostTransform> {
+        Ok(match s {
+            "NONE" => PostTransform::None,
+            "LOGISTIC" => PostTransform::Logistic,
+            "SOFTMAX" => PostTransform::Softmax,
+            "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
+            "PROBIT" => PostTransform::Probit,
+            other => anyhow::bail!("unknown post_transform {other:?}"),
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct Finalizer {
     n_targets: usize,
@@ -140,7 +153,7 @@ impl Finalizer {
     }
 }
 
-fn transform(post: PostTransform, s: &mut [f64]) {
+pub fn transform(post: PostTransform, s: &mut [f64]) {
     match post {
         PostTransform::None => {}
         PostTransform::Logistic => s.iter_mut().for_each(|v| *v = logistic(*v)),

@@ -18,7 +18,7 @@ use tract_onnx::pb::NodeProto;
 
 use super::ClassLabels;
 use super::op::{Kernel, boxed};
-pub use finalize::{Aggregate, PostTransform};
+pub use finalize::{Aggregate, PostTransform, logistic, transform};
 use kernel::Trees;
 
 pub fn register(reg: &mut OnnxOpRegister) {

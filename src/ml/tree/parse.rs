@@ -124,14 +124,7 @@ fn base_values(ctx: &ParsingContext, a: &Attrs) -> TractResult<Vec<f64>> {
 }
 
 fn post_of(a: &Attrs) -> TractResult<PostTransform> {
-    Ok(match a.string("post_transform").as_deref().unwrap_or("NONE") {
-        "NONE" => PostTransform::None,
-        "LOGISTIC" => PostTransform::Logistic,
-        "SOFTMAX" => PostTransform::Softmax,
-        "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-        "PROBIT" => PostTransform::Probit,
-        other => bail!("{}: unknown post_transform {other:?}", a.who()),
-    })
+    PostTransform::parse(a.string("post_transform").as_deref().unwrap_or("NONE")).with_context(|| a.who())
 }
 
 fn check_targets(a: &Attrs, nodes: &[NodeSpec], n: usize, what: &str) -> TractResult<()> {

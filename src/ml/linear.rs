@@ -1,0 +1,454 @@
+//! `LinearClassifier`, `LinearRegressor`, `SVMClassifier`, `SVMRegressor`:
+//! a score per class (or target) from a dot product or a kernel sum,
+//! then onnxruntime's label and post-transform rules.
+
+use tract_hir::internal::*;
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+
+use super::ClassLabels;
+use super::attrs::Attrs;
+use super::op::{Kernel, boxed, rows_and_width};
+use super::tree::{PostTransform, logistic, transform};
+
+pub fn register(reg: &mut OnnxOpRegister) {
+    reg.insert("LinearClassifier", linear_classifier);
+    reg.insert("LinearRegressor", linear_regressor);
+    reg.insert("SVMClassifier", svm_classifier);
+    reg.insert("SVMRegressor", svm_regressor);
+}
+
+type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
+
+fn post_of(a: &Attrs) -> TractResult<PostTransform> {
+    PostTransform::parse(a.string("post_transform").as_deref().unwrap_or("NONE")).with_context(|| a.who())
+}
+
+fn labels_of(a: &Attrs) -> ClassLabels {
+    if a.has("classlabels_strings") {
+        ClassLabels::Str(a.strings("classlabels_strings"))
+    } else {
+        ClassLabels::Int(a.ints("classlabels_ints"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SvmKernel {
+    Linear,
+    Poly { gamma: f32, coef0: f32, degree: f32 },
+    Rbf { gamma: f32 },
+    Sigmoid { gamma: f32, coef0: f32 },
+}
+
+impl SvmKernel {
+    fn parse(a: &Attrs) -> TractResult<SvmKernel> {
+        let p = a.floats("kernel_params");
+        let (gamma, coef0, degree) = (
+            p.first().copied().unwrap_or(0.0),
+            p.get(1).copied().unwrap_or(0.0),
+            p.get(2).copied().unwrap_or(0.0),
+        );
+        Ok(match a.string("kernel_type").as_deref().unwrap_or("LINEAR") {
+            "LINEAR" => SvmKernel::Linear,
+            "POLY" => SvmKernel::Poly { gamma, coef0, degree },
+            "RBF" => SvmKernel::Rbf { gamma },
+            "SIGMOID" => SvmKernel::Sigmoid { gamma, coef0 },
+            other => bail!("{}: unknown kernel_type {other:?}", a.who()),
+        })
+    }
+
+    fn eval(&self, x: &[f32], sv: &[f32]) -> f32 {
+        let dot = || x.iter().zip(sv).map(|(a, b)| a * b).sum::<f32>();
+        match *self {
+            SvmKernel::Linear => dot(),
+            SvmKernel::Poly { gamma, coef0, degree } => (gamma * dot() + coef0).powf(degree),
+            SvmKernel::Rbf { gamma } => {
+                (-gamma * x.iter().zip(sv).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()).exp()
+            }
+            SvmKernel::Sigmoid { gamma, coef0 } => (gamma * dot() + coef0).tanh(),
+        }
+    }
+}
+
+/// How the per-row scores are computed.
+#[derive(Clone, Debug, PartialEq)]
+enum Scorer {
+    /// scores = x · Wᵀ + b, W is `[classes, features]`.
+    Linear { weights: Vec<f32>, intercepts: Vec<f32>, classes: usize },
+    /// libsvm's one-vs-one: a decision per pair of classes, then votes.
+    Svc { kernel: SvmKernel, vectors: Vec<f32>, per_class: Vec<usize>, coefficients: Vec<f32>, rho: Vec<f32> },
+    /// Σ coefᵢ · K(x, svᵢ) + ρ.
+    Svr { kernel: SvmKernel, vectors: Vec<f32>, coefficients: Vec<f32>, rho: f32, one_class: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Linear {
+    name: &'static str,
+    scorer: Scorer,
+    post: PostTransform,
+    /// `Some`: a classifier (labels `[N]` and scores); `None`: a regressor.
+    labels: Option<ClassLabels>,
+    /// Regressor targets, or the classifier's score columns.
+    columns: usize,
+}
+
+fn linear_classifier(_: &ParsingContext, node: &NodeProto) -> Built {
+    let a = Attrs::new(node);
+    let labels = labels_of(&a);
+    let weights = a.floats("coefficients");
+    let mut intercepts = a.floats("intercepts");
+    let classes = if intercepts.is_empty() { labels.len().max(1) } else { intercepts.len() };
+    if intercepts.is_empty() {
+        intercepts = vec![0.0; classes];
+    }
+    if weights.is_empty() || !weights.len().is_multiple_of(classes) {
+        bail!("{}: {} coefficients do not divide into {classes} classes", a.who(), weights.len());
+    }
+    // One score for two classes: onnxruntime writes two columns.
+    let columns = if classes == 1 && labels.len() == 2 { 2 } else { classes };
+    let scorer = Scorer::Linear { weights, intercepts, classes };
+    Ok((
+        boxed(Linear { name: "LinearClassifier", scorer, post: post_of(&a)?, labels: Some(labels), columns }),
+        vec![],
+    ))
+}
+
+fn linear_regressor(_: &ParsingContext, node: &NodeProto) -> Built {
+    let a = Attrs::new(node);
+    let targets = usize::try_from(a.int("targets").unwrap_or(1))
+        .map_err(|_| format_err!("{}: bad targets", a.who()))?;
+    let weights = a.floats("coefficients");
+    let mut intercepts = a.floats("intercepts");
+    if intercepts.is_empty() {
+        intercepts = vec![0.0; targets];
+    }
+    if targets == 0 || !weights.len().is_multiple_of(targets) || intercepts.len() != targets {
+        bail!(
+            "{}: {} coefficients and {} intercepts for {targets} targets",
+            a.who(),
+            weights.len(),
+            intercepts.len()
+        );
+    }
+    let scorer = Scorer::Linear { weights, intercepts, classes: targets };
+    Ok((
+        boxed(Linear { name: "LinearRegressor", scorer, post: post_of(&a)?, labels: None, columns: targets }),
+        vec![],
+    ))
+}
+
+fn svm_classifier(_: &ParsingContext, node: &NodeProto) -> Built {
+    let a = Attrs::new(node);
+    let labels = labels_of(&a);
+    if !a.floats("prob_a").is_empty() {
+        bail!(
+            "{}: SVC with probability estimates (prob_a/prob_b) is not supported yet; export with probability=False",
+            a.who()
+        );
+    }
+    let per_class: Vec<usize> = a.ints("vectors_per_class").into_iter().map(|v| v.max(0) as usize).collect();
+    let coefficients = a.floats("coefficients");
+    let rho = a.floats("rho");
+    let vectors = a.floats("support_vectors");
+    let kernel = SvmKernel::parse(&a)?;
+    let n = labels.len();
+    if per_class.is_empty() {
+        // Linear mode: one weight row per class, rho as intercepts.
+        let classes = rho.len().max(1);
+        let columns = if classes == 1 && n == 2 { 2 } else { classes };
+        let scorer = Scorer::Linear { weights: coefficients, intercepts: rho, classes };
+        return Ok((
+            boxed(Linear {
+                name: "SVMClassifier",
+                scorer,
+                post: post_of(&a)?,
+                labels: Some(labels),
+                columns,
+            }),
+            vec![],
+        ));
+    }
+    let total: usize = per_class.iter().sum();
+    if per_class.len() != n || coefficients.len() != total * (n - 1).max(1) || rho.len() != n * (n - 1) / 2 {
+        bail!("{}: vectors_per_class, coefficients and rho do not fit {n} classes", a.who());
+    }
+    let pairs = n * (n - 1) / 2;
+    let columns = if n == 2 { 2 } else { pairs };
+    let scorer = Scorer::Svc { kernel, vectors, per_class, coefficients, rho };
+    Ok((
+        boxed(Linear { name: "SVMClassifier", scorer, post: post_of(&a)?, labels: Some(labels), columns }),
+        vec![],
+    ))
+}
+
+fn svm_regressor(_: &ParsingContext, node: &NodeProto) -> Built {
+    let a = Attrs::new(node);
+    let scorer = Scorer::Svr {
+        kernel: SvmKernel::parse(&a)?,
+        vectors: a.floats("support_vectors"),
+        coefficients: a.floats("coefficients"),
+        rho: a.floats("rho").first().copied().unwrap_or(0.0),
+        one_class: a.int("one_class").unwrap_or(0) != 0,
+    };
+    Ok((boxed(Linear { name: "SVMRegressor", scorer, post: post_of(&a)?, labels: None, columns: 1 }), vec![]))
+}
+
+impl Linear {
+    fn label_type(&self) -> DatumType {
+        match self.labels {
+            Some(ClassLabels::Str(_)) => String::datum_type(),
+            _ => i64::datum_type(),
+        }
+    }
+
+    /// One row: its raw scores into `out`, and the winning class index.
+    fn row(&self, x: &[f32], out: &mut [f32]) -> usize {
+        match &self.scorer {
+            Scorer::Linear { weights, intercepts, classes } => {
+                let f = x.len();
+                for c in 0..*classes {
+                    let w = &weights[c * f..(c + 1) * f];
+                    out[c] = x.iter().zip(w).map(|(a, b)| a * b).sum::<f32>() + intercepts[c];
+                }
+                if *classes == 1 { usize::from(out[0] > 0.0) } else { argmax(&out[..*classes]) }
+            }
+            Scorer::Svc { kernel, vectors, per_class, coefficients, rho } => {
+                let f = x.len();
+                let k: Vec<f32> = vectors.chunks_exact(f).map(|sv| kernel.eval(x, sv)).collect();
+                let n = per_class.len();
+                let total = k.len();
+                let starts: Vec<usize> = per_class
+                    .iter()
+                    .scan(0, |s, &c| {
+                        let at = *s;
+                        *s += c;
+                        Some(at)
+                    })
+                    .collect();
+                let mut votes = vec![0usize; n];
+                let mut e = 0;
+                for i in 0..n {
+                    for j in i + 1..n {
+                        let (si, sj) = (starts[i], starts[j]);
+                        let s1: f32 = (0..per_class[i])
+                            .map(|v| coefficients[(j - 1) * total + si + v] * k[si + v])
+                            .sum();
+                        let s2: f32 =
+                            (0..per_class[j]).map(|v| coefficients[i * total + sj + v] * k[sj + v]).sum();
+                        let s = rho[e] + s1 + s2;
+                        out[e] = s;
+                        votes[if s > 0.0 { i } else { j }] += 1;
+                        e += 1;
+                    }
+                }
+                // The first class with the most votes, as libsvm picks it.
+                let mut best = 0;
+                for c in 1..n {
+                    if votes[c] > votes[best] {
+                        best = c;
+                    }
+                }
+                best
+            }
+            Scorer::Svr { kernel, vectors, coefficients, rho, one_class } => {
+                let f = x.len();
+                let s: f32 = vectors
+                    .chunks_exact(f)
+                    .zip(coefficients)
+                    .map(|(sv, c)| c * kernel.eval(x, sv))
+                    .sum::<f32>()
+                    + rho;
+                out[0] = if *one_class { if s > 0.0 { 1.0 } else { -1.0 } } else { s };
+                0
+            }
+        }
+    }
+
+    /// Raw scores → what the op outputs, onnxruntime's way.
+    fn finish(&self, raw: &[f32], out: &mut [f64]) {
+        let two_from_one = self.labels.is_some() && out.len() == 2 && self.raw_columns() == 1;
+        if two_from_one {
+            let s = f64::from(raw[0]);
+            let [a, b] = match self.post {
+                PostTransform::Logistic => [1.0 - logistic(s), logistic(s)],
+                _ => [-s, s],
+            };
+            out[0] = a;
+            out[1] = b;
+            return;
+        }
+        let svc_binary = matches!(self.scorer, Scorer::Svc { .. }) && out.len() == 2;
+        if svc_binary {
+            // One decision for two classes: onnxruntime writes [-s, s].
+            let s = f64::from(raw[0]);
+            out[0] = -s;
+            out[1] = s;
+            transform(self.post, out);
+            return;
+        }
+        for (o, r) in out.iter_mut().zip(raw) {
+            *o = f64::from(*r);
+        }
+        transform(self.post, out);
+    }
+
+    fn raw_columns(&self) -> usize {
+        match &self.scorer {
+            Scorer::Linear { classes, .. } => *classes,
+            Scorer::Svc { per_class, .. } => per_class.len() * (per_class.len() - 1) / 2,
+            Scorer::Svr { .. } => 1,
+        }
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Kernel for Linear {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn n_outputs(&self) -> usize {
+        if self.labels.is_some() { 2 } else { 1 }
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, self.n_outputs())?;
+        let values = if self.labels.is_some() {
+            s.equals(&outputs[0].datum_type, self.label_type())?;
+            s.equals(&outputs[0].rank, 1)?;
+            s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+            &outputs[1]
+        } else {
+            &outputs[0]
+        };
+        s.equals(&values.datum_type, f32::datum_type())?;
+        s.equals(&values.rank, 2)?;
+        s.equals(&values.shape[0], &inputs[0].shape[0])?;
+        s.equals(&values.shape[1], self.columns.to_dim())?;
+        Ok(())
+    }
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let n = inputs[0].shape.iter().next().cloned().unwrap_or_else(|| 1.to_dim());
+        let values = f32::datum_type().fact([n.clone(), self.columns.to_dim()]);
+        Ok(if self.labels.is_some() { tvec!(self.label_type().fact([n]), values) } else { tvec!(values) })
+    }
+
+    fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = inputs[0].cast_to::<f32>()?;
+        let (rows, width) = rows_and_width(&x)?;
+        let xs = x.try_as_plain_ram()?;
+        let xs = xs.as_slice::<f32>()?;
+        let expected = match &self.scorer {
+            Scorer::Linear { weights, classes, .. } => weights.len() / classes,
+            Scorer::Svc { vectors, per_class, .. } => vectors.len() / per_class.iter().sum::<usize>().max(1),
+            Scorer::Svr { vectors, coefficients, .. } => vectors.len() / coefficients.len().max(1),
+        };
+        if width != expected {
+            bail!("{} expects {expected} features, got {width}", self.name);
+        }
+        let mut raw = vec![0f32; self.raw_columns().max(1)];
+        let mut values = vec![0f32; rows * self.columns];
+        let mut winners = Vec::with_capacity(rows);
+        let mut row_out = vec![0f64; self.columns];
+        for r in 0..rows {
+            winners.push(self.row(&xs[r * width..(r + 1) * width], &mut raw));
+            self.finish(&raw, &mut row_out);
+            for (v, o) in values[r * self.columns..(r + 1) * self.columns].iter_mut().zip(&row_out) {
+                *v = *o as f32;
+            }
+        }
+        let values =
+            tract_ndarray::Array2::from_shape_vec((rows, self.columns), values)?.into_tensor().into_tvalue();
+        Ok(match &self.labels {
+            None => tvec!(values),
+            Some(ClassLabels::Int(l)) => {
+                let labels: Vec<i64> =
+                    winners.iter().map(|&w| l.get(w).copied().unwrap_or(w as i64)).collect();
+                tvec!(tract_ndarray::Array1::from_vec(labels).into_tensor().into_tvalue(), values)
+            }
+            Some(ClassLabels::Str(l)) => {
+                let labels: Vec<String> =
+                    winners.iter().map(|&w| l.get(w).cloned().unwrap_or_default()).collect();
+                tvec!(tract_ndarray::Array1::from_vec(labels).into_tensor().into_tvalue(), values)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier(
+        weights: Vec<f32>,
+        intercepts: Vec<f32>,
+        post: PostTransform,
+        labels: ClassLabels,
+    ) -> Linear {
+        let classes = intercepts.len();
+        let columns = if classes == 1 && labels.len() == 2 { 2 } else { classes };
+        Linear {
+            name: "LinearClassifier",
+            scorer: Scorer::Linear { weights, intercepts, classes },
+            post,
+            labels: Some(labels),
+            columns,
+        }
+    }
+
+    fn run(op: &Linear, x: &[f32], width: usize) -> (TValue, Vec<f32>) {
+        let t = Tensor::from_shape(&[x.len() / width, width], x).unwrap().into_tvalue();
+        let out = op.eval(tvec!(t)).unwrap();
+        let v = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        (out[0].clone(), v)
+    }
+
+    #[test]
+    fn binary_with_one_score_writes_two_columns() {
+        let op =
+            classifier(vec![1.0, -1.0], vec![0.0], PostTransform::Logistic, ClassLabels::Int(vec![3, 7]));
+        let (labels, v) = run(&op, &[2.0, 0.0, 0.0, 2.0], 2);
+        assert_eq!(labels.try_as_plain_ram().unwrap().as_slice::<i64>().unwrap(), &[7, 3]);
+        let p = logistic(2.0) as f32;
+        assert!((v[0] - (1.0 - p)).abs() < 1e-6 && (v[1] - p).abs() < 1e-6);
+        assert!((v[2] - p).abs() < 1e-6 && (v[3] - (1.0 - p)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn multiclass_takes_the_argmax_with_string_labels() {
+        let labels = ClassLabels::Str(vec!["a".into(), "b".into(), "c".into()]);
+        let op = classifier(
+            vec![1.0, 0.0, 0.0, 1.0, -1.0, -1.0],
+            vec![0.0, 0.0, 0.0],
+            PostTransform::Softmax,
+            labels,
+        );
+        let (labels, v) = run(&op, &[0.0, 3.0], 2);
+        assert_eq!(labels.try_as_plain_ram().unwrap().as_slice::<String>().unwrap(), &["b".to_string()]);
+        assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6 && v[1] > v[0] && v[0] > v[2]);
+    }
+
+    #[test]
+    fn kernels() {
+        let (x, sv) = ([1.0f32, 2.0], [2.0f32, 0.0]);
+        assert_eq!(SvmKernel::Linear.eval(&x, &sv), 2.0);
+        assert_eq!(SvmKernel::Poly { gamma: 1.0, coef0: 1.0, degree: 2.0 }.eval(&x, &sv), 9.0);
+        assert!((SvmKernel::Rbf { gamma: 0.5 }.eval(&x, &sv) - (-2.5f32).exp()).abs() < 1e-7);
+    }
+}
