@@ -13,7 +13,7 @@ pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
     writeln!(s, "job       {} ({})", plan.job.name, plan.job.path.display())?;
     writeln!(s, "date      {} (time zone {})", plan.date, plan.job.timezone)?;
     if let Some(schedule) = &plan.job.schedule {
-        writeln!(s, "schedule  {schedule}")?;
+        writeln!(s, "schedule  {}", schedule.expr())?;
     }
     writeln!(s, "model     {} (sha256 {})", plan.model.info.path.display(), &plan.model.info.sha256[..12])?;
     writeln!(s, "inputs")?;

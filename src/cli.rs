@@ -42,6 +42,71 @@ pub enum Command {
         /// The .onnx file.
         model: PathBuf,
     },
+    /// The next run times of the job's schedule and the date each would score.
+    Next {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+    },
+    /// Score a range of past dates (those the schedule selects), skipping dates already done.
+    Backfill(BackfillArgs),
+    /// Score every scheduled date since the last success that has no successful run yet, oldest first.
+    /// This is what the nightly scheduler entry calls: a machine that was off for three nights scores all three.
+    Catchup(CatchupArgs),
+    /// Recent runs of a job, from its run records.
+    Status {
+        /// The job file (TOML).
+        job: PathBuf,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ManyArgs {
+    /// Redo dates that are already done.
+    #[arg(long)]
+    pub force: bool,
+    /// Dates to run at once (they share the cores).
+    #[arg(long, default_value = "1")]
+    pub jobs: std::num::NonZeroUsize,
+    /// Go on after a date fails (the exit code still reports it).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Scoring threads per date (default: the cores divided by --jobs).
+    #[arg(long)]
+    pub threads: Option<std::num::NonZeroUsize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// First date (YYYY-MM-DD), included.
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// Last date (YYYY-MM-DD), included.
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// Every date in the range, not only those the schedule selects.
+    #[arg(long)]
+    pub every_day: bool,
+    #[command(flatten)]
+    pub many: ManyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CatchupArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// Look back to this date instead of the day after the last success.
+    #[arg(long)]
+    pub since: Option<NaiveDate>,
+    #[command(flatten)]
+    pub many: ManyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ struct JobFile {
     chunk_rows: Option<usize>,
     threads: Option<usize>,
     state_dir: Option<String>,
+    metrics: Option<String>,
+    log_file: Option<String>,
     input: InputFile,
     features: FeaturesFile,
     #[serde(default)]
@@ -239,12 +241,16 @@ impl Template {
 
     /// The path for `date`, resolved against the job file's directory.
     pub fn expand(&self, date: chrono::NaiveDate) -> PathBuf {
-        self.base.join(date.format(&self.raw).to_string())
+        clean(self.base.join(date.format(&self.raw).to_string()))
     }
 
     /// The leading directories that do not depend on the date: where the
     /// run records go by default, so that they sit beside the outputs.
     pub fn static_dir(&self) -> PathBuf {
+        clean(self.static_dir_raw())
+    }
+
+    fn static_dir_raw(&self) -> PathBuf {
         let mut dir = self.base.clone();
         let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
         for part in &parts[..parts.len().saturating_sub(1)] {
@@ -293,7 +299,11 @@ pub struct Job {
     pub model: PathBuf,
     pub timezone: chrono_tz::Tz,
     pub run_date: RunDateRule,
-    pub schedule: Option<String>,
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// Prometheus textfile written after every run (node_exporter / windows_exporter).
+    pub metrics: Option<PathBuf>,
+    /// A log file, rotated daily, for schedulers that drop stderr.
+    pub log_file: Option<PathBuf>,
     pub chunk_rows: usize,
     pub threads: Option<usize>,
     pub input: Template,
@@ -372,7 +382,7 @@ impl Job {
             ),
         };
         let state_dir = match &file.state_dir {
-            Some(d) => base.join(d),
+            Some(d) => clean(base.join(d)),
             None => output.static_dir().join("_batchscore"),
         };
         let bad_rows = parse_bad_rows(file.bad_rows, &features)?;
@@ -380,10 +390,12 @@ impl Job {
             bad_rows,
             path: path.to_path_buf(),
             name,
-            model: base.join(&file.model),
+            model: clean(base.join(&file.model)),
             timezone,
             run_date,
-            schedule: file.schedule,
+            schedule: file.schedule.as_deref().map(crate::schedule::Schedule::parse).transpose()?,
+            metrics: file.metrics.as_deref().map(|m| clean(base.join(m))),
+            log_file: file.log_file.as_deref().map(|m| clean(base.join(m))),
             chunk_rows,
             threads: file.threads,
             input,
@@ -489,6 +501,26 @@ fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
         .collect()
 }
 
+/// `a/b/../c` → `a/c`, so paths in logs and records read as the user
+/// expects. Lexical, like Go's `filepath.Clean`: the job directory is
+/// absolute, so `..` never climbs above what the user wrote.
+fn clean(p: PathBuf) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) || !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The machine's own zone, for jobs that don't name one.
 fn local_zone() -> chrono_tz::Tz {
     iana_time_zone::get_timezone().ok().and_then(|name| name.parse().ok()).unwrap_or(chrono_tz::UTC)
@@ -520,8 +552,8 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         assert_eq!(job.model, Path::new("/srv/jobs/m.onnx"));
         let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         assert_eq!(job.input.expand(d), Path::new("/srv/jobs/in/2026-11-23.csv"));
-        assert_eq!(job.output.expand(d), Path::new("/srv/jobs/../out/2026/scores-20261123.parquet"));
-        assert_eq!(job.state_dir, Path::new("/srv/jobs/../out/_batchscore"));
+        assert_eq!(job.output.expand(d), Path::new("/srv/out/2026/scores-20261123.parquet"));
+        assert_eq!(job.state_dir, Path::new("/srv/out/_batchscore"));
         assert_eq!(job.output_format, Format::Parquet);
         assert_eq!(job.input_format, Some(Format::Csv));
         assert_eq!(job.run_date, RunDateRule { days_back: 1 });

@@ -117,6 +117,32 @@ impl Ledger {
         }
     }
 
+    /// Every record, oldest date first.
+    pub fn all(&self) -> anyhow::Result<Vec<Record>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", self.dir.display())),
+        };
+        let mut dates: Vec<NaiveDate> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        dates.sort();
+        let mut out = Vec::new();
+        for d in dates {
+            if let Some(r) = self.read(d)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest date with a successful run.
+    pub fn last_success(&self) -> anyhow::Result<Option<NaiveDate>> {
+        Ok(self.all()?.into_iter().filter(|r| r.status == Status::Success).map(|r| r.date).max())
+    }
+
     /// The successful record for `date`, if its output is still there.
     pub fn done(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
         Ok(self

@@ -1,6 +1,7 @@
 //! batchscore: score a day's data through an ONNX model, on a schedule.
 
 mod app;
+mod backfill;
 mod check;
 mod cli;
 mod clock;
@@ -12,13 +13,16 @@ mod job;
 mod ledger;
 mod logging;
 mod memory;
+mod metrics;
 mod ml;
 mod model;
 mod output;
 mod plan;
 mod run;
+mod schedule;
 mod score;
 mod signals;
+mod status;
 
 use std::process::ExitCode;
 

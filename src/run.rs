@@ -26,6 +26,8 @@ pub struct RunOptions {
 
 pub struct Outcome {
     pub record: Record,
+    /// The date was already done: nothing was read or written.
+    pub skipped: bool,
 }
 
 /// What a run learned, kept for the record even when it fails half-way.
@@ -54,7 +56,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     {
         info!(job = %job.name, %date, rows = done.rows.scored, output = %done.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
             "already done; skipping (use --force to redo)");
-        return Ok(Outcome { record: done });
+        return Ok(Outcome { record: done, skipped: true });
     }
     let threads = threads_for(job, opts);
     let started_at = Utc::now();
@@ -94,13 +96,18 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     };
     // The record goes last: a date is done only once it says so.
     let written = ledger.write(&record);
+    if let Some(path) = &job.metrics
+        && let Err(e) = crate::metrics::write(path, &record)
+    {
+        warn!("cannot write metrics file {}: {e:#}", path.display());
+    }
     result?;
     let path = written?;
     info!(job = %job.name, %date, rows_read = record.rows.read, rows_scored = record.rows.scored, rows_rejected = record.rows.rejected,
         seconds = format!("{duration:.3}"),
         peak_rss_mb = record.peak_memory.map(|m| m.rss_bytes >> 20), peak_heap_mb = record.peak_memory.map(|m| m.anon_bytes >> 20), output = %record.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
         record = %path.display(), "run finished");
-    Ok(Outcome { record })
+    Ok(Outcome { record, skipped: false })
 }
 
 fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) -> anyhow::Result<()> {

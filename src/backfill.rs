@@ -1,0 +1,206 @@
+//! Many dates: `backfill` (a range, by hand) and `catchup` (every scheduled
+//! date since the last success, what the nightly entry calls).
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use tracing::{info, warn};
+
+use crate::error::{Kind, failure, kind_of};
+use crate::job::Job;
+use crate::ledger::Ledger;
+use crate::run::{self, RunOptions};
+use crate::schedule::Schedule;
+
+pub struct ManyOptions {
+    pub force: bool,
+    /// Dates run at once.
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub threads: Option<usize>,
+}
+
+/// What happened to one date.
+pub struct DateResult {
+    pub date: NaiveDate,
+    pub outcome: Result<(bool, u64, u64, f64), (u8, String)>,
+}
+
+/// The dates of `from..=to` the schedule selects (all of them with `every_day`
+/// or when the job has no schedule). A date is selected when the schedule
+/// fires on the day that scores it (the date plus the job's run_date offset).
+pub fn backfill_dates(
+    job: &Job,
+    from: NaiveDate,
+    to: NaiveDate,
+    every_day: bool,
+) -> anyhow::Result<Vec<NaiveDate>> {
+    if from > to {
+        return Err(failure(Kind::Usage, format!("--from {from} is after --to {to}")));
+    }
+    let days_back = Days::new(u64::from(job.run_date.days_back));
+    Ok(from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .filter(|d| {
+            every_day
+                || job
+                    .schedule
+                    .as_ref()
+                    .is_none_or(|s| d.checked_add_days(days_back).is_some_and(|fire| s.fires_on(fire)))
+        })
+        .collect())
+}
+
+/// Every date a scheduled run should have scored since `since` (default:
+/// the day after the last success; with no success at all, only the latest
+/// due date), up to `now`, that has no successful record yet.
+pub fn catchup_dates(
+    job: &Job,
+    since: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<NaiveDate>> {
+    let ledger = Ledger::new(&job.state_dir, &job.name);
+    let latest_due = crate::clock::default_date(job, now);
+    let since = match since {
+        Some(d) => d,
+        None => match ledger.last_success()? {
+            Some(d) => d.succ_opt().unwrap_or(d),
+            None => latest_due,
+        },
+    };
+    let daily;
+    let schedule = match &job.schedule {
+        Some(s) => s,
+        None => {
+            daily = Schedule::parse("0 0 * * *")?;
+            &daily
+        }
+    };
+    let days_back = Days::new(u64::from(job.run_date.days_back));
+    let tz = job.timezone;
+    let first_fire_day = since.checked_add_days(days_back).unwrap_or(since);
+    let start = tz
+        .from_local_datetime(&first_fire_day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .unwrap_or_else(|| now.with_timezone(&tz))
+        - chrono::Duration::minutes(1);
+    let now_local = now.with_timezone(&tz);
+    let mut dates: Vec<NaiveDate> = Vec::new();
+    for fire in schedule.upcoming(start).take_while(|t| *t <= now_local) {
+        let Some(date) = fire.date_naive().checked_sub_days(days_back) else { continue };
+        if date >= since && dates.last() != Some(&date) {
+            dates.push(date);
+        }
+    }
+    let mut due = Vec::new();
+    for d in dates {
+        if ledger.done(d)?.is_none() {
+            due.push(d);
+        }
+    }
+    Ok(due)
+}
+
+/// Runs `dates` (oldest first), `opts.jobs` at a time, sharing the cores
+/// between them; a progress bar on a terminal, log lines otherwise.
+pub fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateResult> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = opts.jobs.clamp(1, dates.len().max(1));
+    // Don't oversubscribe: each concurrent date gets its share of the cores.
+    let threads = opts.threads.unwrap_or_else(|| (cores / jobs).max(1));
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(dates.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} dates {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results = Mutex::new(Vec::with_capacity(dates.len()));
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    if stop.load(Ordering::Relaxed) || crate::signals::check().is_err() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&date) = dates.get(i) else { break };
+                    let started = std::time::Instant::now();
+                    let r = run::run(job, date, &RunOptions { force: opts.force, threads: Some(threads) });
+                    let secs = started.elapsed().as_secs_f64();
+                    let outcome = match r {
+                        Ok(o) => Ok((o.skipped, o.record.rows.scored, o.record.rows.rejected, secs)),
+                        Err(e) => {
+                            let k = kind_of(&e);
+                            warn!(job = %job.name, %date, exit_code = k.exit_code(), "{e:#}");
+                            if !opts.keep_going {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            Err((k.exit_code(), format!("{e:#}")))
+                        }
+                    };
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                        b.set_message(date.to_string());
+                    }
+                    if let Ok(mut v) = results.lock() {
+                        v.push(DateResult { date, outcome });
+                    }
+                }
+            });
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|r| r.date);
+    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
+    let not_run = dates.len() - results.len();
+    info!(job = %job.name, dates = dates.len(), failed, not_run, "all dates done");
+    results
+}
+
+/// The summary table, and the exit code: the first failed date's, else 0.
+pub fn summary(dates: &[NaiveDate], results: &[DateResult]) -> (String, u8) {
+    let mut s = String::new();
+    let _ =
+        writeln!(s, "{:<10}  {:<8}  {:>10}  {:>8}  {:>8}", "date", "status", "rows", "rejected", "seconds");
+    let mut code = 0;
+    for d in dates {
+        match results.iter().find(|r| r.date == *d).map(|r| &r.outcome) {
+            Some(Ok((true, rows, rej, secs))) => {
+                let _ = writeln!(s, "{d}  {:<8}  {rows:>10}  {rej:>8}  {secs:>8.2}", "done");
+            }
+            Some(Ok((false, rows, rej, secs))) => {
+                let _ = writeln!(s, "{d}  {:<8}  {rows:>10}  {rej:>8}  {secs:>8.2}", "ok");
+            }
+            Some(Err((c, msg))) => {
+                if code == 0 {
+                    code = *c;
+                }
+                let _ = writeln!(
+                    s,
+                    "{d}  {:<8}  {}",
+                    format!("FAILED {c}"),
+                    msg.lines().next().unwrap_or_default()
+                );
+            }
+            None => {
+                let _ = writeln!(s, "{d}  {:<8}", "not run");
+            }
+        }
+    }
+    (s, code)
+}

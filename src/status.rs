@@ -1,0 +1,44 @@
+//! `batchscore status JOB`: recent runs, from the run records.
+
+use std::fmt::Write;
+
+use crate::job::Job;
+use crate::ledger::{Ledger, Status};
+
+pub fn status(job: &Job, last: usize) -> anyhow::Result<String> {
+    let ledger = Ledger::new(&job.state_dir, &job.name);
+    let records = ledger.all()?;
+    let mut s = String::new();
+    if records.is_empty() {
+        writeln!(s, "no runs recorded for {} in {}", job.name, job.state_dir.join(&job.name).display())?;
+        return Ok(s);
+    }
+    writeln!(
+        s,
+        "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8}  {:<12}  finished",
+        "date", "status", "read", "scored", "rejected", "seconds", "model"
+    )?;
+    for r in records.iter().rev().take(last) {
+        let status = match r.status {
+            Status::Success => "ok".to_owned(),
+            Status::Failed => format!("FAILED {}", r.error.as_ref().map_or(0, |e| e.exit_code)),
+        };
+        let model = r.model.as_ref().map_or("-".into(), |m| m.sha256.chars().take(12).collect::<String>());
+        writeln!(
+            s,
+            "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8.1}  {:<12}  {}",
+            r.date,
+            status,
+            r.rows.read,
+            r.rows.scored,
+            r.rows.rejected,
+            r.duration_seconds,
+            model,
+            r.finished_at.format("%Y-%m-%d %H:%M:%SZ")
+        )?;
+        if let Some(e) = &r.error {
+            writeln!(s, "            {}", e.message.lines().next().unwrap_or_default())?;
+        }
+    }
+    Ok(s)
+}
