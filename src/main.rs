@@ -1,32 +1,10 @@
 //! batchscore: score a day's data through an ONNX model, on a schedule.
-
-mod app;
-mod backfill;
-mod check;
-mod cli;
-mod clock;
-mod error;
-mod features;
-mod input;
-mod inspect;
-mod job;
-mod ledger;
-mod logging;
-mod memory;
-mod metrics;
-mod ml;
-mod model;
-mod output;
-mod plan;
-mod run;
-mod schedule;
-mod score;
-mod signals;
-mod status;
+//! `main` runs the command and maps its error to the exit code, in one place.
 
 use std::process::ExitCode;
 
-use error::{Kind, kind_of};
+use batchscore::error::{Kind, kind_of};
+use batchscore::{app, cli, logging};
 
 fn main() -> ExitCode {
     // A panic is a bug, but the scheduler still deserves a documented exit

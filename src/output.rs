@@ -117,11 +117,13 @@ fn sync_dir(dir: &Path) {
 /// truncated file).
 struct Sink {
     buf: BufWriter<File>,
+    written: u64,
     error: Arc<std::sync::Mutex<Option<std::io::Error>>>,
 }
 
 impl Write for Sink {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        disk_full_check(&mut self.written, b.len())?;
         self.buf.write(b)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -136,6 +138,22 @@ impl Drop for Sink {
         {
             *slot = Some(e);
         }
+    }
+}
+
+/// `BATCHSCORE_TEST_DISK_FULL_AFTER=N` makes an output fail as a full disk
+/// would after N bytes: the only portable way for tests to fill a disk.
+/// Read once; nothing else uses it.
+fn disk_full_check(written: &mut u64, more: usize) -> std::io::Result<()> {
+    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let limit = *LIMIT
+        .get_or_init(|| std::env::var("BATCHSCORE_TEST_DISK_FULL_AFTER").ok().and_then(|v| v.parse().ok()));
+    *written += more as u64;
+    match limit {
+        Some(l) if *written > l => {
+            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device (simulated)"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -156,7 +174,11 @@ impl TableWriter {
     pub fn create(path: &Path, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
         let file = AtomicFile::create(path)?;
         let flush_error = Arc::new(std::sync::Mutex::new(None));
-        let out = Sink { buf: BufWriter::with_capacity(1 << 20, file.handle()?), error: flush_error.clone() };
+        let out = Sink {
+            buf: BufWriter::with_capacity(1 << 20, file.handle()?),
+            written: 0,
+            error: flush_error.clone(),
+        };
         let inner = match format {
             Format::Parquet => Inner::Parquet(Box::new(
                 ParquetWriter::new(out)

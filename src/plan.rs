@@ -156,6 +156,16 @@ fn check_file(
     };
     let shown = file.path.display();
     let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+    // polars renames a repeated header to `<name>_duplicated_<n>`: which of
+    // the two the job means is anyone's guess, so say so.
+    for name in &names {
+        if let Some((base, n)) = name.rsplit_once("_duplicated_")
+            && n.chars().all(|c| c.is_ascii_digit())
+            && read.columns.iter().any(|c| c == base)
+        {
+            issues.push(Issue::new(Kind::Data, format!("{shown}: column {base:?} appears more than once in the header (duplicate names); rename one")));
+        }
+    }
     let missing: Vec<&String> = read.columns.iter().filter(|c| !schema.contains(c)).collect();
     if !missing.is_empty() {
         let listed: Vec<String> = missing

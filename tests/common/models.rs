@@ -134,3 +134,16 @@ pub fn with_string_input() -> Vec<u8> {
     bytes.opset_import.push(pb::OperatorSetIdProto { domain: "ai.onnx.ml".into(), version: 1 });
     bytes.encode_to_vec()
 }
+
+/// A graph with an operator nobody implements, for the load-time refusal.
+pub fn unsupported_op() -> Vec<u8> {
+    let mut n = node("DictVectorizer", &["x"], &["score"], vec![]);
+    n.domain = "ai.onnx.ml".into();
+    n.name = "vectorize_me".into();
+    model(
+        vec![n],
+        vec![value_info("x", 1, &[None, Some(1)])],
+        vec![value_info("score", 1, &[None, Some(1)])],
+        vec![],
+    )
+}

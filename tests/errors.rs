@@ -1,0 +1,202 @@
+//! File- and job-level problems: one clear message, a documented exit code,
+//! and no final output where none should be.
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
+
+mod common;
+
+use common::{Workdir, models};
+use polars::prelude::*;
+
+const DATE: &str = "2026-11-23";
+
+fn job(wd: &Workdir, input: &str, output: &str) {
+    wd.write("m.onnx", models::linear(&[1.0, 2.0], 0.0));
+    wd.write(
+        "job.toml",
+        format!("name = \"e\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\nchunk_rows = 100\n[input]\npath = \"{input}\"\n[features]\ncolumns = [\"a\", \"b\"]\n[output]\npath = \"{output}\"\n"),
+    );
+}
+
+fn rows(n: usize) -> String {
+    let mut s = String::from("id,a,b\n");
+    for i in 0..n {
+        s.push_str(&format!("{i},{i},1\n"));
+    }
+    s
+}
+
+fn parquet_bytes(n: usize) -> Vec<u8> {
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("id".into(), (0..n as i64).collect::<Vec<_>>()),
+        Column::new("a".into(), (0..n).map(|i| i as f64).collect::<Vec<_>>()),
+        Column::new("b".into(), vec![1.0f64; n]),
+    ])
+    .unwrap();
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
+    buf
+}
+
+fn run(wd: &Workdir) -> common::Cmd<'_> {
+    wd.cmd(["run", "job.toml", "--date", DATE])
+}
+
+#[test]
+fn empty_file_is_a_data_error() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write(&format!("in/{DATE}.csv"), "");
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.csv"), "empty (0 bytes)"]);
+    assert!(!wd.exists(&format!("out/{DATE}.csv")));
+}
+
+#[test]
+fn header_only_file_succeeds_with_zero_rows_and_a_warning() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write(&format!("in/{DATE}.csv"), "id,a,b\n");
+    run(&wd).code(0).stderr_has(&["header but no rows"]);
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "id,score\n");
+    assert_eq!(wd.record(&format!("out/_batchscore/e/{DATE}.json"))["rows"]["read"], 0);
+}
+
+#[test]
+fn empty_parquet_succeeds_with_zero_rows() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
+    wd.write(&format!("in/{DATE}.parquet"), parquet_bytes(0));
+    run(&wd).code(0);
+    let df = ParquetReader::new(std::fs::File::open(wd.path(&format!("out/{DATE}.parquet"))).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), 0);
+    assert_eq!(df.get_column_names().iter().map(|c| c.as_str()).collect::<Vec<_>>(), ["id", "score"]);
+}
+
+#[test]
+fn corrupt_and_truncated_parquet_are_named() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
+    let good = parquet_bytes(1000);
+    wd.write(&format!("in/{DATE}.parquet"), &good[..good.len() / 2]);
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet")]);
+    let mut bad = good.clone();
+    let mid = bad.len() / 3;
+    bad[mid..mid + 64].fill(0xAB);
+    wd.write(&format!("in/{DATE}.parquet"), &bad);
+    let out = run(&wd).run();
+    // A flipped page may still decode to numbers; if it does not, the error names the file.
+    assert!(
+        out.code == 0 || (out.code == 65 && out.stderr.contains(&format!("in/{DATE}.parquet"))),
+        "{}\n{}",
+        out.code,
+        out.stderr
+    );
+    wd.write(&format!("in/{DATE}.parquet"), b"PAR1 this is not parquet PAR1");
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet")]);
+    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+}
+
+#[test]
+fn duplicate_column_names_are_named() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write(&format!("in/{DATE}.csv"), "id,a,b,a\n1,2,3,4\n");
+    run(&wd).code(65).stderr_has(&["duplicate", "\"a\""]);
+    assert!(!wd.exists(&format!("out/{DATE}.csv")));
+}
+
+#[test]
+fn an_unsupported_operator_is_refused_by_name() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write("m.onnx", models::unsupported_op());
+    wd.write(&format!("in/{DATE}.csv"), rows(3));
+    let job = wd.read("job.toml").replace("[\"a\", \"b\"]", "[\"a\"]");
+    wd.write("job.toml", job);
+    run(&wd).code(70).stderr_has(&["DictVectorizer", "ai.onnx.ml", "\"vectorize_me\"", "m.onnx"]);
+    let out = wd.cmd(["inspect", "m.onnx"]).code(0);
+    assert!(out.stdout.contains("not supported"), "{}", out.stdout);
+}
+
+#[test]
+fn a_full_disk_leaves_no_output_and_no_temporary_file() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write(&format!("in/{DATE}.csv"), rows(5000));
+    run(&wd)
+        .env("BATCHSCORE_TEST_DISK_FULL_AFTER", "20000")
+        .code(74)
+        .stderr_has(&["no space left on device", &format!("out/{DATE}.csv")]);
+    assert_eq!(wd.files("out"), [format!("_batchscore/e/{DATE}.json"), format!("_batchscore/e/{DATE}.lock")]);
+}
+
+#[cfg(unix)]
+mod signals {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn slow_job(wd: &Workdir) -> std::process::Child {
+        job(wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+        wd.write(&format!("in/{DATE}.csv"), rows(400_000));
+        let job = wd.read("job.toml").replace("chunk_rows = 100", "chunk_rows = 500");
+        wd.write("job.toml", job);
+        Command::new(env!("CARGO_BIN_EXE_batchscore"))
+            .args(["run", "job.toml", "--date", DATE, "--threads", "1"])
+            .current_dir(wd.path(""))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits until the run has started writing its temporary output.
+    fn wait_for_temp(wd: &Workdir) {
+        for _ in 0..400 {
+            if wd.files("out").iter().any(|f| f.ends_with(".tmp")) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the run never started writing: {:?}", wd.files("out"));
+    }
+
+    fn signal(child: &std::process::Child, sig: &str) {
+        // Tests may shell out; the product never does.
+        let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+        assert!(ok);
+    }
+
+    #[test]
+    fn sigterm_and_sigint_stop_cleanly() {
+        for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
+            let wd = Workdir::new();
+            let child = slow_job(&wd);
+            wait_for_temp(&wd);
+            signal(&child, sig);
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{sig}: {stderr}");
+            assert!(stderr.contains("nothing committed"), "{stderr}");
+            assert!(
+                !wd.files("out").iter().any(|f| f.ends_with(".tmp") || f.ends_with(".csv")),
+                "{sig}: {:?}",
+                wd.files("out")
+            );
+        }
+    }
+
+    #[test]
+    fn after_kill_9_the_next_run_finds_nothing_finished_and_succeeds() {
+        let wd = Workdir::new();
+        let mut child = slow_job(&wd);
+        wait_for_temp(&wd);
+        child.kill().unwrap(); // SIGKILL: no handler runs
+        child.wait().unwrap();
+        assert!(!wd.exists(&format!("out/{DATE}.csv")), "nothing looks finished");
+        let out = wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
+        out.stderr_has(&["left by an interrupted run"]);
+        assert_eq!(wd.read(&format!("out/{DATE}.csv")).lines().count(), 400_001);
+        assert!(!wd.files("out").iter().any(|f| f.ends_with(".tmp")), "{:?}", wd.files("out"));
+    }
+}
