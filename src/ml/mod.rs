@@ -57,6 +57,10 @@ impl ClassLabels {
             ClassLabels::Str(v) => v.len(),
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 const CLASSIFIERS: &[&str] = &["TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"];

@@ -142,7 +142,7 @@ pub fn classifier(ctx: &ParsingContext, node: &NodeProto) -> TractResult<(Forest
     } else {
         ClassLabels::Int(a.ints("classlabels_int64s"))
     };
-    if labels.len() == 0 {
+    if labels.is_empty() {
         bail!("{}: no classlabels_int64s or classlabels_strings", a.who());
     }
     check_targets(&a, &nodes, labels.len(), "class")?;
