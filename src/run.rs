@@ -40,6 +40,16 @@ struct Progress {
     quarantine: Option<FileEntry>,
     /// The first rejected row, described, for the message if too many are.
     first_rejected: Option<String>,
+    timing: Timing,
+}
+
+/// Where the time went, for `-v` and for tuning.
+#[derive(Default, Debug)]
+struct Timing {
+    read: f64,
+    convert: f64,
+    score: f64,
+    write: f64,
 }
 
 pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
@@ -66,6 +76,14 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     let sampler = crate::memory::Sampler::start();
     let result = execute(job, date, threads, &mut progress);
     let peak_memory = sampler.finish();
+    let t = &progress.timing;
+    tracing::debug!(
+        read = t.read,
+        convert = t.convert,
+        score = t.score,
+        write = t.write,
+        "seconds per stage"
+    );
     let duration = clock.elapsed().as_secs_f64();
     let record = Record {
         record_version: crate::ledger::RECORD_VERSION,
@@ -155,9 +173,14 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
     let mut quarantine: Option<TableWriter> = None;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
-        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows)? {
+        let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows)?;
+        loop {
+            let t = Instant::now();
+            let Some(chunk) = reader.next() else { break };
+            progress.timing.read += t.elapsed().as_secs_f64();
             signals::check()?;
             let chunk = chunk?;
+            let t = Instant::now();
             let n = chunk.df.height() as u64;
             progress.rows.read += n;
             file_rows += n;
@@ -214,6 +237,8 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
             if df.height() == 0 {
                 continue;
             }
+            progress.timing.convert += t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let scored =
                 score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads).map_err(|e| {
                     failure(
@@ -227,8 +252,11 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
                         ),
                     )
                 })?;
+            progress.timing.score += t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let mut out = output_frame(plan, &df, scored)?;
             writer.write(&mut out)?;
+            progress.timing.write += t.elapsed().as_secs_f64();
             progress.rows.scored += df.height() as u64;
         }
         if file_rows == 0 {

@@ -5,10 +5,13 @@
 //! for floats), and where NaN goes becomes one bit per node. So the hot
 //! loop has one comparison and no mode dispatch; equality and set
 //! membership splits, rare in practice, take a slower general path.
-//! Trees are stored depth-first, 16 bytes a node for f32, so a walk moves
-//! forward through memory; leaves live apart, as one weight (and target)
-//! each in the common case. Rows go through the trees in blocks, so a
-//! block's rows share each tree while it is in cache.
+//! Each tree is stored as its interior nodes in depth-first order (16
+//! bytes a node for f32, so a walk mostly moves forward through memory)
+//! followed by its leaves, which point to themselves: once a row reaches a
+//! leaf, more steps leave it there. That lets eight rows walk a tree in
+//! lock-step with no per-row branch, eight independent load chains the CPU
+//! overlaps, until all eight sit on leaves. Rows go through the trees in
+//! blocks, so a block's rows share each tree while it is in cache.
 
 use std::fmt::Debug;
 
@@ -16,12 +19,13 @@ use tract_hir::internal::*;
 
 use super::{Aggregate, Forest, Mode};
 
-const LEAF: u32 = 1 << 31;
 const NAN_YES: u32 = 1 << 31;
 const SPECIAL: u32 = 1 << 30;
 const FEATURE: u32 = !(NAN_YES | SPECIAL);
 /// Rows per block: a block's accumulators stay in L1 while every tree passes over it.
 const BLOCK: usize = 128;
+/// Rows walking a tree together.
+const GROUP: usize = 8;
 
 pub trait Float: Copy + Debug + Default + PartialOrd + Send + Sync + std::ops::AddAssign + 'static {
     fn from_f64(v: f64) -> Self;
@@ -79,8 +83,12 @@ enum Special<T> {
 #[derive(Clone, Debug)]
 pub struct Trees<T> {
     nodes: Vec<Node<T>>,
-    /// Per tree: its root, a node index or `LEAF | leaf`.
+    /// Per tree: its root.
     roots: Vec<u32>,
+    /// Per tree: the index of its first leaf; nodes from there to the next tree are leaves.
+    leaf_base: Vec<u32>,
+    /// Per node: its leaf number (meaningful for leaves only).
+    node_leaf: Vec<u32>,
     /// `Some`: every leaf has exactly one weight; `leaf_value[l]` goes to `leaf_target[l]`.
     single: bool,
     leaf_value: Vec<T>,
@@ -122,6 +130,8 @@ impl<T: Float> Trees<T> {
         let mut t = Trees {
             nodes: vec![],
             roots: vec![],
+            leaf_base: vec![],
+            node_leaf: vec![],
             single: forest.nodes.iter().filter(|n| n.mode == Mode::Leaf).all(|n| n.weights.len() == 1),
             leaf_value: vec![],
             leaf_target: vec![],
@@ -141,20 +151,83 @@ impl<T: Float> Trees<T> {
             }
         }
         for &root in &forest.roots {
-            let r = t.lay_out(forest, root, 0)?;
-            t.roots.push(r);
+            t.lay_out(forest, root)?;
         }
         Ok(t)
     }
 
-    /// Depth-first copy of the subtree at `i`; returns its encoded index.
-    fn lay_out(&mut self, forest: &Forest, i: usize, depth: usize) -> TractResult<u32> {
-        // Deeper than any real tree; a cycle in a malformed model would recurse forever.
-        if depth > 4096 {
-            bail!("tree deeper than 4096 levels (a cycle?)");
+    /// Appends one tree: interior nodes depth-first, then its leaves.
+    fn lay_out(&mut self, forest: &Forest, root: usize) -> TractResult<()> {
+        let (mut interior, mut leaves) = (Vec::new(), Vec::new());
+        let mut stack = vec![root];
+        let mut visits = 0usize;
+        while let Some(i) = stack.pop() {
+            visits += 1;
+            // More visits than nodes: a cycle in a malformed model.
+            if visits > 2 * forest.nodes.len() + 1 {
+                bail!("the tree at node {root} is not a tree (a cycle?)");
+            }
+            let spec = forest.nodes.get(i).with_context(|| format!("node {i} does not exist"))?;
+            if spec.mode == Mode::Leaf {
+                leaves.push(i);
+            } else {
+                interior.push(i);
+                stack.push(spec.no);
+                stack.push(spec.yes);
+            }
         }
-        let spec = forest.nodes.get(i).with_context(|| format!("node {i} does not exist"))?;
-        if spec.mode == Mode::Leaf {
+        let base = self.nodes.len();
+        let mut index = std::collections::HashMap::new();
+        for (k, &i) in interior.iter().chain(&leaves).enumerate() {
+            index.entry(i).or_insert((base + k) as u32);
+        }
+        let first_leaf = (base + interior.len()) as u32;
+        self.roots.push(index[&root]);
+        self.leaf_base.push(first_leaf);
+        for &i in &interior {
+            let spec = &forest.nodes[i];
+            if spec.feature >= FEATURE as usize {
+                bail!("feature index {} is too large", spec.feature);
+            }
+            self.n_features = self.n_features.max(spec.feature + 1);
+            let at = self.nodes.len() as u32;
+            let (yes, no) = (index[&spec.yes], index[&spec.no]);
+            let t = T::from_f64(spec.value);
+            // Where NaN goes, decided on the original children: comparisons with
+            // NaN are false, NEQ's is true, and a missing-value track sends it to "true".
+            let nan_to_yes = spec.missing_true || spec.mode == Mode::Neq;
+            let (threshold, yes, no, nan_yes, special) = match spec.mode {
+                Mode::Leq => (t, yes, no, nan_to_yes, None),
+                Mode::Lt => (below(t), yes, no, nan_to_yes, None),
+                Mode::Gt => (t, no, yes, !nan_to_yes, None),
+                Mode::Gte => (below(t), no, yes, !nan_to_yes, None),
+                Mode::Eq => (t, yes, no, nan_to_yes, Some(Special::Eq(t))),
+                Mode::Neq => (t, no, yes, !nan_to_yes, Some(Special::Eq(t))),
+                Mode::Member => (
+                    t,
+                    yes,
+                    no,
+                    nan_to_yes,
+                    Some(Special::Member(spec.members.iter().map(|&v| T::from_f64(v)).collect())),
+                ),
+                Mode::Leaf => unreachable!("leaves are laid out below"),
+            };
+            let mut feature = spec.feature as u32;
+            if nan_yes {
+                feature |= NAN_YES;
+                self.any_nan_yes = true;
+            }
+            if let Some(s) = special {
+                feature |= SPECIAL;
+                self.any_special = true;
+                self.special.push((at, s));
+            }
+            self.nodes.push(Node { threshold, feature, yes, no });
+            self.node_leaf.push(u32::MAX);
+        }
+        for &i in &leaves {
+            let spec = &forest.nodes[i];
+            let at = self.nodes.len() as u32;
             let leaf = self.leaf_start.len() as u32 - 1;
             if self.single {
                 let (k, w) = spec.weights.first().copied().unwrap_or((0, 0.0));
@@ -164,48 +237,11 @@ impl<T: Float> Trees<T> {
                 self.weights.extend(spec.weights.iter().map(|&(k, w)| (k as u32, T::from_f64(w))));
             }
             self.leaf_start.push(self.weights.len() as u32);
-            return Ok(LEAF | leaf);
+            // A leaf leads to itself, whatever the row holds.
+            self.nodes.push(Node { threshold: T::default(), feature: 0, yes: at, no: at });
+            self.node_leaf.push(leaf);
         }
-        if spec.feature >= FEATURE as usize {
-            bail!("feature index {} is too large", spec.feature);
-        }
-        self.n_features = self.n_features.max(spec.feature + 1);
-        let at = self.nodes.len();
-        self.nodes.push(Node { threshold: T::default(), feature: 0, yes: 0, no: 0 });
-        let (yes, no) =
-            (self.lay_out(forest, spec.yes, depth + 1)?, self.lay_out(forest, spec.no, depth + 1)?);
-        let t = T::from_f64(spec.value);
-        // Where NaN goes, decided on the original children: comparisons with
-        // NaN are false, NEQ's is true, and a missing-value track sends it to "true".
-        let nan_to_yes = spec.missing_true || spec.mode == Mode::Neq;
-        let (threshold, yes, no, nan_yes, special) = match spec.mode {
-            Mode::Leq => (t, yes, no, nan_to_yes, None),
-            Mode::Lt => (below(t), yes, no, nan_to_yes, None),
-            Mode::Gt => (t, no, yes, !nan_to_yes, None),
-            Mode::Gte => (below(t), no, yes, !nan_to_yes, None),
-            Mode::Eq => (t, yes, no, nan_to_yes, Some(Special::Eq(t))),
-            Mode::Neq => (t, no, yes, !nan_to_yes, Some(Special::Eq(t))),
-            Mode::Member => (
-                t,
-                yes,
-                no,
-                nan_to_yes,
-                Some(Special::Member(spec.members.iter().map(|&v| T::from_f64(v)).collect())),
-            ),
-            Mode::Leaf => unreachable!("handled above"),
-        };
-        let mut feature = spec.feature as u32;
-        if nan_yes {
-            feature |= NAN_YES;
-            self.any_nan_yes = true;
-        }
-        if let Some(s) = special {
-            feature |= SPECIAL;
-            self.any_special = true;
-            self.special.push((at as u32, s));
-        }
-        self.nodes[at] = Node { threshold, feature, yes, no };
-        Ok(at as u32)
+        Ok(())
     }
 
     pub fn sums(&self, x: &[T], rows: usize, width: usize) -> TractResult<Sums> {
@@ -249,36 +285,75 @@ impl<T: Float> Trees<T> {
         mut has: Option<&mut [bool]>,
     ) {
         let k = self.n_targets;
-        for &root in &self.roots {
-            for (r, row) in xs.chunks_exact(width).enumerate() {
-                let leaf = self.walk::<SPEC, NAN>(root, row);
-                let out = &mut acc[r * k..(r + 1) * k];
-                if self.single && has.is_none() {
-                    out[self.leaf_target[leaf] as usize] += self.leaf_value[leaf];
-                } else {
-                    let has = has.as_deref_mut().map(|h| &mut h[r * k..(r + 1) * k]);
-                    self.add_leaf(leaf, out, has);
+        let rows: Vec<&[T]> = xs.chunks_exact(width).collect();
+        let fast = self.single && has.is_none();
+        for (&root, &leaf_base) in self.roots.iter().zip(&self.leaf_base) {
+            let mut r = 0;
+            if !SPEC {
+                while r + GROUP <= rows.len() {
+                    let group: [&[T]; GROUP] = std::array::from_fn(|g| rows[r + g]);
+                    let leaves = self.walk_group::<NAN>(root, leaf_base, &group);
+                    for (g, &node) in leaves.iter().enumerate() {
+                        let leaf = self.node_leaf[node as usize] as usize;
+                        let out = &mut acc[(r + g) * k..(r + g + 1) * k];
+                        if fast {
+                            out[self.leaf_target[leaf] as usize] += self.leaf_value[leaf];
+                        } else {
+                            let has = has.as_deref_mut().map(|h| &mut h[(r + g) * k..(r + g + 1) * k]);
+                            self.add_leaf(leaf, out, has);
+                        }
+                    }
+                    r += GROUP;
                 }
+            }
+            for (r, row) in rows.iter().enumerate().skip(r) {
+                let node = self.walk::<SPEC, NAN>(root, leaf_base, row);
+                let leaf = self.node_leaf[node as usize] as usize;
+                let out = &mut acc[r * k..(r + 1) * k];
+                let has = has.as_deref_mut().map(|h| &mut h[r * k..(r + 1) * k]);
+                self.add_leaf(leaf, out, has);
             }
         }
     }
 
+    /// One step down from node `i` for `row`; a leaf steps to itself.
     #[inline(always)]
-    fn walk<const SPEC: bool, const NAN: bool>(&self, root: u32, row: &[T]) -> usize {
-        let mut i = root;
-        while i & LEAF == 0 {
-            let n = &self.nodes[i as usize];
-            let x = row[(n.feature & FEATURE) as usize];
-            let mut go = x <= n.threshold;
-            if NAN && n.feature & NAN_YES != 0 && x.is_nan() {
-                go = true;
-            }
-            if SPEC && n.feature & SPECIAL != 0 {
-                go = self.special_go(i, x, n.feature & NAN_YES != 0);
-            }
-            i = if go { n.yes } else { n.no };
+    fn step<const NAN: bool>(&self, i: u32, row: &[T]) -> u32 {
+        let n = &self.nodes[i as usize];
+        let x = row[(n.feature & FEATURE) as usize];
+        let mut go = x <= n.threshold;
+        if NAN {
+            // Branch-free: NaN goes "yes" only where the node says so.
+            go |= x.is_nan() & (n.feature & NAN_YES != 0);
         }
-        (i & !LEAF) as usize
+        if go { n.yes } else { n.no }
+    }
+
+    /// GROUP rows down one tree in lock-step; returns their leaf nodes.
+    #[inline(always)]
+    fn walk_group<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]; GROUP]) -> [u32; GROUP] {
+        let mut idx = [root; GROUP];
+        while idx.iter().any(|&i| i < leaf_base) {
+            for g in 0..GROUP {
+                idx[g] = self.step::<NAN>(idx[g], rows[g]);
+            }
+        }
+        idx
+    }
+
+    #[inline(always)]
+    fn walk<const SPEC: bool, const NAN: bool>(&self, root: u32, leaf_base: u32, row: &[T]) -> u32 {
+        let mut i = root;
+        while i < leaf_base {
+            let n = &self.nodes[i as usize];
+            if SPEC && n.feature & SPECIAL != 0 {
+                let x = row[(n.feature & FEATURE) as usize];
+                i = if self.special_go(i, x, n.feature & NAN_YES != 0) { n.yes } else { n.no };
+            } else {
+                i = self.step::<NAN>(i, row);
+            }
+        }
+        i
     }
 
     #[cold]
