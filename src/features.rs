@@ -109,7 +109,11 @@ fn convert_column(
     repair: &Repair,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<Series> {
-    let converted = if s.dtype() == target { s.clone() } else { s.cast(target)? };
+    // A numeric column feeding a float input is converted while it is
+    // transposed into the tensor (one pass, no copy); anything else is cast here.
+    let in_transpose = target.is_float()
+        && matches!(s.dtype(), DataType::Float32 | DataType::Float64 | DataType::Int64 | DataType::Int32);
+    let converted = if s.dtype() == target || in_transpose { s.clone() } else { s.cast(target)? };
     let name = s.name().as_str();
     let mut found = Vec::new();
     if s.null_count() > 0 || converted.null_count() > 0 {
@@ -144,7 +148,7 @@ fn convert_column(
             }
         }
     }
-    if target.is_float() && *repair != Repair::Nan {
+    if target.is_float() && *repair != Repair::Nan && has_nan(&converted)? {
         let mut mark = |row: usize| {
             found.push(Problem {
                 row,
@@ -153,7 +157,7 @@ fn convert_column(
                 reason: "NaN (not a number)".into(),
             })
         };
-        match target {
+        match converted.dtype() {
             DataType::Float32 => converted
                 .f32()?
                 .iter()
@@ -189,8 +193,26 @@ fn convert_column(
     replace(&converted, &bad, fill, target)
 }
 
+/// Any NaN at all? A scan over the raw values (nulls included, whatever
+/// their slot holds: a null's slot is never NaN in practice, and a false
+/// alarm only sends the column down the exact per-row check).
+fn has_nan(s: &Series) -> PolarsResult<bool> {
+    Ok(match s.dtype() {
+        DataType::Float32 => s.f32()?.downcast_iter().any(|a| a.values().iter().any(|v| v.is_nan())),
+        DataType::Float64 => s.f64()?.downcast_iter().any(|a| a.values().iter().any(|v| v.is_nan())),
+        _ => false,
+    })
+}
+
 /// `s` with the `bad` positions set to `fill`, converted to `target`.
 fn replace(s: &Series, bad: &[bool], fill: AnyValue<'_>, target: &DataType) -> anyhow::Result<Series> {
+    let cast;
+    let s = if s.dtype() == target {
+        s
+    } else {
+        cast = s.cast(target)?;
+        &cast
+    };
     let fill = Series::from_any_values(s.name().clone(), &[fill], false)?.cast(target)?;
     let fill = fill.get(0)?;
     let values: Vec<AnyValue<'_>> = (0..s.len())
@@ -221,8 +243,8 @@ pub fn tensors(columns: &[Vec<Series>], feeds: &[InputFeed]) -> anyhow::Result<V
             let rows = cols.first().map_or(0, |s| s.len());
             let width = cols.len();
             Ok(match feed.elem {
-                Elem::F32 => numeric::<Float32Type>(cols, rows)?.into_tensor(),
-                Elem::F64 => numeric::<Float64Type>(cols, rows)?.into_tensor(),
+                Elem::F32 => floats::<f32>(cols, rows)?.into_tensor(),
+                Elem::F64 => floats::<f64>(cols, rows)?.into_tensor(),
                 Elem::I64 => numeric::<Int64Type>(cols, rows)?.into_tensor(),
                 Elem::I32 => numeric::<Int32Type>(cols, rows)?.into_tensor(),
                 Elem::Bool => {
@@ -247,6 +269,119 @@ pub fn tensors(columns: &[Vec<Series>], feeds: &[InputFeed]) -> anyhow::Result<V
             })
         })
         .collect()
+}
+
+/// A float target that numeric columns convert into as they are copied.
+trait FloatTarget: Copy + Default + Send + 'static {
+    fn from_f32(v: f32) -> Self;
+    fn from_f64(v: f64) -> Self;
+    fn from_i64(v: i64) -> Self;
+    fn from_i32(v: i32) -> Self;
+}
+
+impl FloatTarget for f32 {
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn from_i64(v: i64) -> Self {
+        v as f32
+    }
+    fn from_i32(v: i32) -> Self {
+        v as f32
+    }
+}
+
+impl FloatTarget for f64 {
+    fn from_f32(v: f32) -> Self {
+        f64::from(v)
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn from_i64(v: i64) -> Self {
+        v as f64
+    }
+    fn from_i32(v: i32) -> Self {
+        f64::from(v)
+    }
+}
+
+/// A column's values as (first row, slice) per chunk, whatever its numeric type.
+enum Segments<'a> {
+    F32(Vec<(usize, &'a [f32])>),
+    F64(Vec<(usize, &'a [f64])>),
+    I64(Vec<(usize, &'a [i64])>),
+    I32(Vec<(usize, &'a [i32])>),
+}
+
+fn segments_of<T: PolarsNumericType>(ca: &ChunkedArray<T>) -> Vec<(usize, &[T::Native])> {
+    let mut row = 0;
+    ca.downcast_iter()
+        .map(|a| {
+            let at = row;
+            row += a.len();
+            (at, a.values().as_slice())
+        })
+        .collect()
+}
+
+/// Copies rows `start..end` of one column into column `j` of the row-major block.
+fn fill<S: Copy, T>(
+    segs: &[(usize, &[S])],
+    start: usize,
+    end: usize,
+    j: usize,
+    width: usize,
+    out: &mut [T],
+    conv: impl Fn(S) -> T,
+) {
+    for &(at, vals) in segs {
+        let (lo, hi) = (start.max(at), end.min(at + vals.len()));
+        if lo >= hi {
+            continue;
+        }
+        for (r, &v) in vals[lo - at..hi - at].iter().enumerate() {
+            out[(lo - start + r) * width + j] = conv(v);
+        }
+    }
+}
+
+/// Row-major `[rows, cols]` floats from numeric columns of any of the usual
+/// types, converting as it copies. Rows go in blocks so the block being
+/// written stays in cache while each column streams through once; chunks
+/// are read where they lie, never concatenated first.
+fn floats<T: FloatTarget>(cols: &[Series], rows: usize) -> anyhow::Result<tract_ndarray::Array2<T>> {
+    const BLOCK: usize = 256;
+    let width = cols.len();
+    let segs: Vec<Segments<'_>> = cols
+        .iter()
+        .map(|s| {
+            Ok(match s.dtype() {
+                DataType::Float32 => Segments::F32(segments_of(s.f32()?)),
+                DataType::Float64 => Segments::F64(segments_of(s.f64()?)),
+                DataType::Int64 => Segments::I64(segments_of(s.i64()?)),
+                DataType::Int32 => Segments::I32(segments_of(s.i32()?)),
+                other => anyhow::bail!("column {:?} is {other}, not numeric", s.name().as_str()),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut out = vec![T::default(); rows * width];
+    for start in (0..rows).step_by(BLOCK) {
+        let end = (start + BLOCK).min(rows);
+        let block = &mut out[start * width..end * width];
+        for (j, seg) in segs.iter().enumerate() {
+            match seg {
+                Segments::F32(v) => fill(v, start, end, j, width, block, T::from_f32),
+                Segments::F64(v) => fill(v, start, end, j, width, block, T::from_f64),
+                Segments::I64(v) => fill(v, start, end, j, width, block, T::from_i64),
+                Segments::I32(v) => fill(v, start, end, j, width, block, T::from_i32),
+            }
+        }
+    }
+    Ok(tract_ndarray::Array2::from_shape_vec((rows, width), out)?)
 }
 
 /// Row-major `[rows, cols]` from column slices. Rows go in blocks so the

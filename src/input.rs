@@ -153,27 +153,71 @@ impl ChunkReader {
         let lf = scan(file, spec, true)
             .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?
             .select(spec.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        // Parquet is read in windows of a few chunks, each its own query:
+        // polars memory-maps the file and reads row groups ahead, so one
+        // query over the whole file holds pages and prefetched groups in
+        // proportion to the file; a window releases them when it ends.
+        let windows: Vec<(i64, IdxSize)> = match file.format {
+            Format::Parquet => {
+                let rows = parquet_rows(file, spec)?;
+                let window = (chunk_rows.saturating_mul(PARQUET_WINDOW_CHUNKS))
+                    .clamp(1, IdxSize::MAX as usize) as IdxSize;
+                (0..rows).step_by(window as usize).map(|start| (start as i64, window)).collect()
+            }
+            Format::Csv => vec![],
+        };
         // Two chunks in flight: enough to overlap reading with scoring,
         // little enough that memory stays a small multiple of chunk_rows.
         let (tx, rx) = mpsc::sync_channel::<PolarsResult<DataFrame>>(2);
-        let err_tx = tx.clone();
-        let sink = lf
-            .sink_batches(
-                PlanCallback::new(move |df: DataFrame| Ok(tx.send(Ok(df)).is_err())),
-                true,
-                NonZeroUsize::new(chunk_rows),
-            )
-            .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?;
         let worker = std::thread::Builder::new()
             .name("read".into())
             .spawn(move || {
-                if let Err(e) = sink.collect_with_engine(Engine::Streaming) {
-                    let _ = err_tx.send(Err(e));
+                let plans: Vec<LazyFrame> = if windows.is_empty() {
+                    vec![lf]
+                } else {
+                    windows.into_iter().map(|(start, len)| lf.clone().slice(start, len)).collect()
+                };
+                for plan in plans {
+                    let sender = tx.clone();
+                    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    let flag = stopped.clone();
+                    let run = plan
+                        .sink_batches(
+                            PlanCallback::new(move |df: DataFrame| {
+                                let closed = sender.send(Ok(df)).is_err();
+                                if closed {
+                                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                Ok(closed)
+                            }),
+                            true,
+                            NonZeroUsize::new(chunk_rows),
+                        )
+                        .and_then(|sink| sink.collect_with_engine(Engine::Streaming).map(drop));
+                    if let Err(e) = run {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
                 }
             })
             .with_kind(Kind::Internal, || "starting the reader thread")?;
         Ok(ChunkReader { rx, worker: Some(worker), path: file.path.clone(), next_row: 0 })
     }
+}
+
+/// Chunks per Parquet window.
+const PARQUET_WINDOW_CHUNKS: usize = 4;
+
+/// A Parquet file's row count, from its footer.
+fn parquet_rows(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<usize> {
+    let df = scan(file, spec, false)
+        .and_then(|lf| lf.select([len().alias("n")]).collect())
+        .with_kind(Kind::Data, || format!("cannot read the Parquet footer of {}", file.path.display()))?;
+    let n = df.column("n").ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>()).unwrap_or(0);
+    Ok(n as usize)
 }
 
 impl Iterator for ChunkReader {

@@ -227,3 +227,59 @@ impl TableWriter {
         Ok((self.file, self.rows))
     }
 }
+
+/// A [`TableWriter`] on its own thread, so encoding and compressing one
+/// chunk overlaps reading and scoring the next. At most two chunks wait.
+pub struct BackgroundWriter {
+    tx: Option<std::sync::mpsc::SyncSender<DataFrame>>,
+    handle: Option<std::thread::JoinHandle<anyhow::Result<TableWriter>>>,
+}
+
+impl BackgroundWriter {
+    pub fn spawn(mut writer: TableWriter) -> anyhow::Result<BackgroundWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
+        let handle = std::thread::Builder::new()
+            .name("write".into())
+            .spawn(move || {
+                for mut df in rx {
+                    writer.write(&mut df)?;
+                }
+                Ok(writer)
+            })
+            .with_kind(Kind::Internal, || "starting the writer thread")?;
+        Ok(BackgroundWriter { tx: Some(tx), handle: Some(handle) })
+    }
+
+    pub fn write(&mut self, df: DataFrame) -> anyhow::Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(df).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped: its own error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(failure(Kind::Internal, "the writer thread stopped early")),
+        }
+    }
+
+    pub fn finish(mut self) -> anyhow::Result<(AtomicFile, u64)> {
+        self.join()?.finish()
+    }
+
+    fn join(&mut self) -> anyhow::Result<TableWriter> {
+        self.tx = None;
+        let handle =
+            self.handle.take().ok_or_else(|| failure(Kind::Internal, "the writer thread is gone"))?;
+        handle.join().map_err(|_| failure(Kind::Internal, "the writer thread panicked"))?
+    }
+}
+
+impl Drop for BackgroundWriter {
+    /// On an early return, wait for the thread so its temporary file is
+    /// removed before the process moves on (or exits).
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let _ = self.join();
+        }
+    }
+}

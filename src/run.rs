@@ -15,7 +15,7 @@ use crate::features::{self, Problem};
 use crate::input::{ChunkReader, InputFile};
 use crate::job::{Format, Job, Policy};
 use crate::ledger::{ErrorEntry, FileEntry, Ledger, ModelEntry, Record, Rows, Status};
-use crate::output::{TableWriter, sweep_stale};
+use crate::output::{BackgroundWriter, TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
 use crate::{score, signals};
 
@@ -169,7 +169,11 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
     let bad = &plan.job.bad_rows;
     let quarantine_path = quarantine_path(&plan.output_path);
     sweep_stale(&quarantine_path);
-    let mut writer = TableWriter::create(&plan.output_path, plan.job.output_format, &plan.output_schema)?;
+    let mut writer = BackgroundWriter::spawn(TableWriter::create(
+        &plan.output_path,
+        plan.job.output_format,
+        &plan.output_schema,
+    )?)?;
     let mut quarantine: Option<TableWriter> = None;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
@@ -254,8 +258,7 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
                 })?;
             progress.timing.score += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let mut out = output_frame(plan, &df, scored)?;
-            writer.write(&mut out)?;
+            writer.write(output_frame(plan, &df, scored)?)?;
             progress.timing.write += t.elapsed().as_secs_f64();
             progress.rows.scored += df.height() as u64;
         }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use polars::prelude::*;
-use tract_onnx::prelude::{DatumType, IntoTValue, Tensor, tract_ndarray::Axis};
+use tract_onnx::prelude::{DatumType, IntoTValue, Tensor};
 
 use crate::error::{Kind, failure};
 use crate::features::{self, InputFeed};
@@ -184,18 +184,24 @@ fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {
         }
         _ => std::borrow::Cow::Owned(t.cast_to::<i64>()?.into_owned()),
     };
+    // Plain slices with a stride, not ndarray iterators: this runs once per
+    // output column per chunk and the iterator version showed up in profiles.
+    let (width, k) = match (t.shape(), c.index) {
+        ([_], None | Some(0)) => (1, 0),
+        ([_, 1], None) => (1, 0),
+        ([_, w], Some(k)) if k < *w => (*w, k),
+        (shape, _) => {
+            bail!("model output has shape {shape:?}, expected [N] or [N, C] for column {:?}", c.name)
+        }
+    };
     macro_rules! column_of {
         ($ty:ty) => {{
-            let v = t.to_plain_array_view::<$ty>()?;
-            match (v.ndim(), c.index) {
-                (1, None | Some(0)) => v.iter().cloned().collect::<Vec<$ty>>(),
-                (2, None) if v.shape()[1] == 1 => v.iter().cloned().collect(),
-                (2, Some(k)) if k < v.shape()[1] => v.index_axis(Axis(1), k).iter().cloned().collect(),
-                _ => bail!(
-                    "model output has shape {:?}, expected [N] or [N, C] for column {:?}",
-                    v.shape(),
-                    c.name
-                ),
+            let plain = t.try_as_plain_ram()?;
+            let v = plain.as_slice::<$ty>()?;
+            if width == 1 {
+                v.to_vec()
+            } else {
+                v.iter().skip(k).step_by(width).cloned().collect::<Vec<$ty>>()
             }
         }};
     }

@@ -102,9 +102,11 @@ impl Pre {
     fn apply(&self, x: &mut [f32], width: usize) {
         match &self.kind {
             Kind::Scaler { offset, scale } => {
+                let off: Vec<f32> = (0..width).map(|j| at(offset, j, 0.0)).collect();
+                let sc: Vec<f32> = (0..width).map(|j| at(scale, j, 1.0)).collect();
                 for row in x.chunks_exact_mut(width) {
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = (*v - at(offset, j, 0.0)) * at(scale, j, 1.0);
+                    for ((v, o), s) in row.iter_mut().zip(&off).zip(&sc) {
+                        *v = (*v - o) * s;
                     }
                 }
             }
@@ -163,12 +165,16 @@ impl Kernel for Pre {
         Ok(tvec!(dt.fact(inputs[0].shape.clone())))
     }
 
-    fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = &inputs[0];
-        let (_, width) = rows_and_width(input)?;
-        let mut x = input.cast_to::<f32>()?.into_owned();
+    fn eval(&self, mut inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = inputs.remove(0);
+        let (_, width) = rows_and_width(&input)?;
+        let dt = input.datum_type();
+        // Work in place when the input is already f32 and ours alone.
+        let mut x =
+            if dt == f32::datum_type() { input.into_tensor() } else { input.cast_to::<f32>()?.into_owned() };
         self.apply(x.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?, width.max(1));
-        let out = if self.keeps_type() { x.cast_to_dt(input.datum_type())?.into_owned() } else { x };
+        let out =
+            if self.keeps_type() && dt != f32::datum_type() { x.cast_to_dt(dt)?.into_owned() } else { x };
         Ok(tvec!(out.into_tvalue()))
     }
 }

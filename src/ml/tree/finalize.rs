@@ -62,8 +62,19 @@ impl Finalizer {
     /// A classifier row: writes the class scores, returns the winning class index.
     pub fn classify(&self, sum: &[f64], has: &[bool], out: &mut [f64]) -> usize {
         let c = self.n_targets;
-        let mut s: Vec<f64> = sum.to_vec();
-        let mut h: Vec<bool> = has.to_vec();
+        // Scratch on the stack for the common sizes: this runs once per row.
+        let mut s_buf = [0f64; 16];
+        let mut h_buf = [false; 16];
+        let (mut s_vec, mut h_vec);
+        let (s, h): (&mut [f64], &mut [bool]) = if c <= 16 {
+            s_buf[..c].copy_from_slice(sum);
+            h_buf[..c].copy_from_slice(has);
+            (&mut s_buf[..c], &mut h_buf[..c])
+        } else {
+            s_vec = sum.to_vec();
+            h_vec = has.to_vec();
+            (&mut s_vec, &mut h_vec)
+        };
         if c > 2 {
             for (k, b) in self.base.iter().enumerate().take(c) {
                 if h[k] {
@@ -79,8 +90,8 @@ impl Finalizer {
                     winner = Some(k);
                 }
             }
-            transform(self.post, &mut s);
-            out.copy_from_slice(&s);
+            transform(self.post, s);
+            out.copy_from_slice(s);
             return winner.unwrap_or(0);
         }
         // Two classes (or one).
@@ -114,7 +125,7 @@ impl Finalizer {
             } else {
                 usize::from(s[0] > 0.0)
             };
-            transform(self.post, &mut s);
+            transform(self.post, s);
             out.copy_from_slice(&s[..out.len()]);
             return winner;
         }
