@@ -237,8 +237,11 @@ impl<T: Float> Trees<T> {
                 self.weights.extend(spec.weights.iter().map(|&(k, w)| (k as u32, T::from_f64(w))));
             }
             self.leaf_start.push(self.weights.len() as u32);
-            // A leaf leads to itself, whatever the row holds.
-            self.nodes.push(Node { threshold: T::default(), feature: 0, yes: at, no: at });
+            // A leaf leads to itself, whatever the row holds. Its threshold
+            // field carries its (first) weight, so the hot path reads the
+            // value from the node it already has in cache.
+            let value = T::from_f64(spec.weights.first().map_or(0.0, |w| w.1));
+            self.nodes.push(Node { threshold: value, feature: 0, yes: at, no: at });
             self.node_leaf.push(leaf);
         }
         Ok(())
@@ -287,12 +290,21 @@ impl<T: Float> Trees<T> {
         let k = self.n_targets;
         let rows: Vec<&[T]> = xs.chunks_exact(width).collect();
         let fast = self.single && has.is_none();
+        // One target (regression, binary): every weight goes to column 0.
+        let one_target = fast && k == 1;
         for (&root, &leaf_base) in self.roots.iter().zip(&self.leaf_base) {
             let mut r = 0;
             if !SPEC {
                 while r + GROUP <= rows.len() {
                     let group: [&[T]; GROUP] = std::array::from_fn(|g| rows[r + g]);
                     let leaves = self.walk_group::<NAN>(root, leaf_base, &group);
+                    if one_target {
+                        for (g, &node) in leaves.iter().enumerate() {
+                            acc[r + g] += self.nodes[node as usize].threshold;
+                        }
+                        r += GROUP;
+                        continue;
+                    }
                     for (g, &node) in leaves.iter().enumerate() {
                         let leaf = self.node_leaf[node as usize] as usize;
                         let out = &mut acc[(r + g) * k..(r + g + 1) * k];
