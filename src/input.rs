@@ -209,7 +209,7 @@ impl ChunkReader {
 }
 
 /// Chunks per Parquet window.
-const PARQUET_WINDOW_CHUNKS: usize = 4;
+const PARQUET_WINDOW_CHUNKS: usize = 2;
 
 /// A Parquet file's row count, from its footer.
 fn parquet_rows(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<usize> {

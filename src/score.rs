@@ -149,16 +149,13 @@ pub fn score(
         outs.iter().map(|c| extract(&result[c.output], c)).collect()
     };
     let starts: Vec<usize> = (0..rows).step_by(per).collect();
+    // A pool that lives for the whole run: new threads per chunk would each
+    // get their own allocator arena and keep its memory.
     let parts: Vec<anyhow::Result<Vec<Series>>> = if starts.len() <= 1 {
         vec![run_block(0)]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = starts.iter().map(|&st| s.spawn(move || run_block(st))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| bail!("a scoring thread panicked")))
-                .collect()
-        })
+        use rayon::prelude::*;
+        pool(threads).install(|| starts.par_iter().map(|&st| run_block(st)).collect())
     };
     let mut merged: Option<Vec<Series>> = None;
     for part in parts {
@@ -174,6 +171,20 @@ pub fn score(
     }
     let merged = merged.context("no rows were scored")?;
     Ok(merged.into_iter().map(Column::from).collect())
+}
+
+/// The scoring thread pool, built once for the run's thread count.
+fn pool(threads: usize) -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("score-{i}"))
+            .build()
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool")
+            })
+    })
 }
 
 fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {

@@ -294,6 +294,10 @@ impl<T: Float> Trees<T> {
         let one_target = fast && k == 1;
         for (&root, &leaf_base) in self.roots.iter().zip(&self.leaf_base) {
             let mut r = 0;
+            if !SPEC && one_target && rows.len() >= GROUP {
+                self.walk_lanes::<NAN>(root, leaf_base, &rows, acc);
+                continue;
+            }
             if !SPEC {
                 while r + GROUP <= rows.len() {
                     let group: [&[T]; GROUP] = std::array::from_fn(|g| rows[r + g]);
@@ -339,6 +343,40 @@ impl<T: Float> Trees<T> {
             go |= x.is_nan() & (n.feature & NAN_YES != 0);
         }
         if go { n.yes } else { n.no }
+    }
+
+    /// All `rows` down one tree, GROUP at a time, each lane taking the next
+    /// row as soon as its row reaches a leaf (no lane waits for the deepest
+    /// path of its group); adds each leaf's weight to the row's sum.
+    fn walk_lanes<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]], acc: &mut [T]) {
+        const IDLE: usize = usize::MAX;
+        let n = rows.len();
+        let mut lane_row: [usize; GROUP] = std::array::from_fn(|g| g);
+        let mut idx = [root; GROUP];
+        let mut next = GROUP;
+        let mut live = GROUP;
+        while live > 0 {
+            for g in 0..GROUP {
+                let row = lane_row[g];
+                if row == IDLE {
+                    continue;
+                }
+                let i = idx[g];
+                if i >= leaf_base {
+                    acc[row] += self.nodes[i as usize].threshold;
+                    if next < n {
+                        lane_row[g] = next;
+                        idx[g] = root;
+                        next += 1;
+                    } else {
+                        lane_row[g] = IDLE;
+                        live -= 1;
+                    }
+                    continue;
+                }
+                idx[g] = self.step::<NAN>(i, rows[row]);
+            }
+        }
     }
 
     /// GROUP rows down one tree in lock-step; returns their leaf nodes.
