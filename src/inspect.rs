@@ -42,6 +42,32 @@ pub fn inspect(path: &Path) -> anyhow::Result<String> {
         for u in unsupported {
             writeln!(s, "  {u}")?;
         }
+        return Ok(s);
+    }
+    // What a job does with it: type the graph as a run would, then show the
+    // tensors it feeds and the columns it writes when [outputs] is left out.
+    let widths: Vec<usize> = info.inputs.iter().map(|p| p.width().unwrap_or(1)).collect();
+    match info.clone().compile(&widths) {
+        Err(e) => writeln!(s, "\ncannot be prepared for scoring: {e:#}")?,
+        Ok(model) => {
+            writeln!(s, "\na job feeds")?;
+            for p in &model.info.inputs {
+                let cols = p.width().map_or("its columns".to_owned(), |w| {
+                    if w == 1 { "1 column".into() } else { format!("{w} columns") }
+                });
+                writeln!(
+                    s,
+                    "  {:<24} a {} tensor [rows, {}] built from {cols} (features.columns or features.inputs)",
+                    p.name,
+                    p.elem,
+                    p.width().map_or("F".into(), |w| w.to_string())
+                )?;
+            }
+            writeln!(s, "\nand writes, with no [outputs] table (after the keep columns)")?;
+            for c in crate::score::plan_outputs(&model, &[])? {
+                writeln!(s, "  {:<24} {}", c.name, c.dtype)?;
+            }
+        }
     }
     Ok(s)
 }

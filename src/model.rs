@@ -111,7 +111,7 @@ impl Port {
 }
 
 /// What we know of a model before running it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ModelInfo {
     pub path: PathBuf,
     pub sha256: String,

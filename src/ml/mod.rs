@@ -9,6 +9,8 @@ mod encoding;
 mod linear;
 mod op;
 mod preprocess;
+#[cfg(test)]
+mod testutil;
 mod tree;
 mod zipmap;
 

@@ -254,3 +254,116 @@ impl Kernel for TreeOp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ml::testutil::*;
+
+    /// One stump on feature 0 at 0.5: left leaf (x <= 0.5) and right leaf.
+    fn stump(weights: (&str, Vec<i64>, Vec<f32>)) -> Vec<tract_onnx::pb::AttributeProto> {
+        let (kind, ids, w) = weights;
+        vec![
+            ints("nodes_treeids", &[0, 0, 0]),
+            ints("nodes_nodeids", &[0, 1, 2]),
+            ints("nodes_featureids", &[0, 0, 0]),
+            floats("nodes_values", &[0.5, 0.0, 0.0]),
+            strings("nodes_modes", &["BRANCH_LEQ", "LEAF", "LEAF"]),
+            ints("nodes_truenodeids", &[1, 0, 0]),
+            ints("nodes_falsenodeids", &[2, 0, 0]),
+            ints(&format!("{kind}_treeids"), &vec![0; ids.len()]),
+            ints(&format!("{kind}_nodeids"), &ids),
+            ints(&format!("{kind}_ids"), &vec![0; ids.len()]),
+            floats(&format!("{kind}_weights"), &w),
+        ]
+    }
+
+    #[test]
+    fn binary_forest_votes_expand_to_two_columns_and_the_right_label() {
+        // A random forest's single score: P(class 1) = 0.3 on the left, 0.8 on the right.
+        let mut attrs = stump(("class", vec![1, 2], vec![0.3, 0.8]));
+        attrs.push(ints("classlabels_int64s", &[10, 20]));
+        let out = run_node("TreeEnsembleClassifier", attrs, 2, &[0.0, 1.0], 1);
+        assert_eq!(out[0].try_as_plain_ram().unwrap().as_slice::<i64>().unwrap(), &[10, 20]);
+        let p = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        assert!(
+            (p[0] - 0.7).abs() < 1e-6
+                && (p[1] - 0.3).abs() < 1e-6
+                && (p[2] - 0.2).abs() < 1e-6
+                && (p[3] - 0.8).abs() < 1e-6,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn binary_boosting_margin_with_one_base_value_and_logistic() {
+        // A GBDT's margin: -1 left, +2 right, base 0.5, LOGISTIC: labels on the margin's sign.
+        let mut attrs = stump(("class", vec![1, 2], vec![-1.0, 2.0]));
+        attrs.push(strings("classlabels_strings", &["no", "yes"]));
+        attrs.push(floats("base_values", &[0.5]));
+        attrs.push(string("post_transform", "LOGISTIC"));
+        let out = run_node("TreeEnsembleClassifier", attrs, 2, &[0.0, 1.0], 1);
+        assert_eq!(
+            out[0].try_as_plain_ram().unwrap().as_slice::<String>().unwrap(),
+            &["no".to_string(), "yes".to_string()]
+        );
+        let p = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        let s = |v: f32| 1.0 / (1.0 + (-v).exp());
+        assert!((p[1] - s(-0.5)).abs() < 1e-6 && (p[0] - s(0.5)).abs() < 1e-6, "{p:?}");
+        assert!((p[3] - s(2.5)).abs() < 1e-6 && (p[2] - s(-2.5)).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn regressor_aggregates() {
+        // Two trees: the same stump, with leaves (1, 5) and (3, 2).
+        let two_trees = |agg: &str| {
+            let mut a = vec![
+                ints("nodes_treeids", &[0, 0, 0, 1, 1, 1]),
+                ints("nodes_nodeids", &[0, 1, 2, 0, 1, 2]),
+                ints("nodes_featureids", &[0; 6]),
+                floats("nodes_values", &[0.5, 0.0, 0.0, 0.5, 0.0, 0.0]),
+                strings("nodes_modes", &["BRANCH_LEQ", "LEAF", "LEAF", "BRANCH_LEQ", "LEAF", "LEAF"]),
+                ints("nodes_truenodeids", &[1, 0, 0, 1, 0, 0]),
+                ints("nodes_falsenodeids", &[2, 0, 0, 2, 0, 0]),
+                ints("target_treeids", &[0, 0, 1, 1]),
+                ints("target_nodeids", &[1, 2, 1, 2]),
+                ints("target_ids", &[0; 4]),
+                floats("target_weights", &[1.0, 5.0, 3.0, 2.0]),
+                floats("base_values", &[10.0]),
+            ];
+            a.push(string("aggregate_function", agg));
+            let out = run_node("TreeEnsembleRegressor", a, 1, &[0.0, 1.0], 1);
+            out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec()
+        };
+        assert_eq!(two_trees("SUM"), [14.0, 17.0]);
+        assert_eq!(two_trees("AVERAGE"), [12.0, 13.5]);
+        assert_eq!(two_trees("MIN"), [11.0, 12.0]);
+        assert_eq!(two_trees("MAX"), [13.0, 15.0]);
+    }
+
+    #[test]
+    fn three_classes_softmax_and_argmax() {
+        // Each leaf votes for one class; base values break nothing.
+        let attrs = vec![
+            ints("nodes_treeids", &[0, 0, 0]),
+            ints("nodes_nodeids", &[0, 1, 2]),
+            ints("nodes_featureids", &[0, 0, 0]),
+            floats("nodes_values", &[0.5, 0.0, 0.0]),
+            strings("nodes_modes", &["BRANCH_LEQ", "LEAF", "LEAF"]),
+            ints("nodes_truenodeids", &[1, 0, 0]),
+            ints("nodes_falsenodeids", &[2, 0, 0]),
+            ints("class_treeids", &[0, 0]),
+            ints("class_nodeids", &[1, 2]),
+            ints("class_ids", &[0, 2]),
+            floats("class_weights", &[2.0, 1.0]),
+            ints("classlabels_int64s", &[0, 1, 2]),
+            string("post_transform", "SOFTMAX"),
+        ];
+        let out = run_node("TreeEnsembleClassifier", attrs, 2, &[0.0, 1.0], 1);
+        assert_eq!(out[0].try_as_plain_ram().unwrap().as_slice::<i64>().unwrap(), &[0, 2]);
+        let p = out[1].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        let e2 = 2f32.exp();
+        assert!((p[0] - e2 / (e2 + 2.0)).abs() < 1e-6 && (p[1] - 1.0 / (e2 + 2.0)).abs() < 1e-6, "{p:?}");
+        let e1 = 1f32.exp();
+        assert!((p[5] - e1 / (e1 + 2.0)).abs() < 1e-6, "{p:?}");
+    }
+}

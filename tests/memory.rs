@@ -1,0 +1,69 @@
+//! Memory does not grow with the input: 1M and 5M rows, same chunk size,
+//! peak memory within a few percent. Slow (it writes and scores millions of
+//! rows), so opt-in, and best in release:
+//!
+//!     cargo test --release --test memory -- --ignored --nocapture
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
+
+mod common;
+
+use common::{Workdir, models};
+use polars::prelude::*;
+
+const FEATURES: usize = 30;
+
+/// `rows` rows of an id and 30 float columns, written in 500k-row pieces.
+fn write_parquet(wd: &Workdir, rel: &str, rows: usize) {
+    let file = std::fs::File::create(wd.path(rel)).unwrap();
+    let mut cols: Vec<Column> = vec![Column::new("id".into(), Vec::<i64>::new())];
+    for j in 0..FEATURES {
+        cols.push(Column::new(format!("f{j}").into(), Vec::<f64>::new()));
+    }
+    let schema = DataFrame::new_infer_height(cols).unwrap().schema().clone();
+    let mut w = ParquetWriter::new(file).batched(&schema).unwrap();
+    let piece = 500_000;
+    for start in (0..rows).step_by(piece) {
+        let n = piece.min(rows - start);
+        let mut cols = vec![Column::new("id".into(), (start as i64..(start + n) as i64).collect::<Vec<_>>())];
+        for j in 0..FEATURES {
+            cols.push(Column::new(
+                format!("f{j}").into(),
+                (0..n).map(|i| ((start + i) * (j + 1) % 1000) as f64 / 1000.0).collect::<Vec<_>>(),
+            ));
+        }
+        w.write_batch(&DataFrame::new_infer_height(cols).unwrap()).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn peak(rows: usize) -> (u64, u64) {
+    let wd = Workdir::new();
+    wd.write("m.onnx", models::linear(&[0.5; FEATURES], 0.0));
+    write_parquet(&wd, "in.parquet", rows);
+    let cols: Vec<String> = (0..FEATURES).map(|j| format!("\"f{j}\"")).collect();
+    wd.write(
+        "job.toml",
+        format!("name = \"m\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\nchunk_rows = 100000\n[input]\npath = \"in.parquet\"\n[features]\ncolumns = [{}]\n[output]\npath = \"out.parquet\"\n", cols.join(", ")),
+    );
+    wd.cmd(["run", "job.toml", "--date", "2026-01-01"]).code(0);
+    let rec = wd.record("_batchscore/m/2026-01-01.json");
+    assert_eq!(rec["rows"]["scored"], rows as u64);
+    let rss = rec["peak_memory"]["rss_bytes"].as_u64().unwrap();
+    let anon = rec["peak_memory"]["anon_bytes"].as_u64().unwrap();
+    println!("{rows} rows: peak RSS {} MB, peak heap {} MB", rss >> 20, anon >> 20);
+    (rss, anon)
+}
+
+#[test]
+#[ignore = "slow: writes and scores 6M rows; run with --ignored"]
+#[cfg(target_os = "linux")]
+fn peak_memory_does_not_grow_with_the_file() {
+    let (rss1, anon1) = peak(1_000_000);
+    let (rss5, anon5) = peak(5_000_000);
+    // The bound: a few chunks in flight, not the file (5M rows × 31 columns
+    // would be 1.2 GB in memory).
+    assert!(rss5 < 500 << 20, "peak RSS {} MB", rss5 >> 20);
+    assert!(anon5 < 400 << 20, "peak heap {} MB", anon5 >> 20);
+    assert!((rss5 as f64) < rss1 as f64 * 1.25, "RSS grew from {} MB to {} MB", rss1 >> 20, rss5 >> 20);
+    assert!((anon5 as f64) < anon1 as f64 * 1.25, "heap grew from {} MB to {} MB", anon1 >> 20, anon5 >> 20);
+}
