@@ -1,0 +1,27 @@
+"""The better Python peer: polars streams the file in 100k-row chunks,
+onnxruntime scores each, pyarrow appends each to one Parquet file."""
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+model, src, dst, features = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+so = ort.SessionOptions()
+so.log_severity_level = 3
+sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+name = sess.get_inputs()[0].name
+lf = pl.scan_parquet(src) if src.endswith(".parquet") else pl.scan_csv(src)
+writer = None
+for df in lf.select(["id", *features]).collect_batches(chunk_size=100_000):
+    label, proba = sess.run(None, {name: df.select(features).to_numpy().astype(np.float32, copy=False)})
+    out = {"id": df["id"].to_numpy(), "label": label.reshape(-1)}
+    for k in range(proba.shape[1]):
+        out[f"proba_{k}"] = proba[:, k]
+    table = pa.table(out)
+    if writer is None:
+        writer = pq.ParquetWriter(dst, table.schema, compression="zstd")
+    writer.write_table(table)
+writer.close()

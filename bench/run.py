@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Runs batchscore and its Python peers side by side on the same files and
+models, alternating, and prints the tables for bench/RESULTS.md.
+
+End to end: wall time (median of --reps), peak RSS of the process, rows/s,
+and the ratios batchscore/peer and batchscore/floor. batchscore's own run
+record adds its peak anonymous memory (the input file is memory-mapped, so
+RSS also counts its cached pages). Model only: batchscore's tree kernel vs
+onnxruntime, 1 thread and all threads, on the same real rows.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "work"
+BIN = ROOT / "target" / "release" / "batchscore"
+MODEL_BENCH = ROOT / "target" / "release" / "examples" / "model_bench"
+PY = sys.executable
+
+
+def run(cmd, env=None):
+    """Wall seconds and peak RSS (bytes) of one child process."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{err}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def job_file(model, src, out):
+    features = (WORK / "features.txt").read_text().split()
+    cols = ", ".join(f'"{c}"' for c in features)
+    path = WORK / f"job_{model}_{src.suffix[1:]}.toml"
+    path.write_text(
+        f'name = "bench_{model}_{src.suffix[1:]}"\nmodel = "{model}.onnx"\nkeep = ["id"]\n'
+        f'[input]\npath = "{src.name}"\n[features]\ncolumns = [{cols}]\n'
+        f'[outputs]\nlabel = "label"\nproba = "probabilities"\n[output]\npath = "{out.relative_to(WORK)}"\n'
+    )
+    return path
+
+
+TIES = {}
+
+
+def compare(a, b):
+    """Same ids, probabilities within 1e-5, same labels except on exact ties:
+    where the two best classes are within 1e-5, the float summation order
+    decides (onnxruntime sums a large forest in per-thread batches of trees,
+    so its own answer there depends on its thread count)."""
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    assert ta.num_rows == tb.num_rows, (a, b, ta.num_rows, tb.num_rows)
+    assert (ta["id"].to_numpy() == tb["id"].to_numpy()).all(), f"{a} vs {b}: ids differ"
+    probs = [c for c in ta.column_names if c.startswith("proba_")]
+    pa_ = np.stack([ta[c].to_numpy().astype(np.float64) for c in probs], axis=1)
+    pb_ = np.stack([tb[c].to_numpy().astype(np.float64) for c in probs], axis=1)
+    worst = float(np.abs(pa_ - pb_).max())
+    assert worst < 1e-5, f"{a} vs {b}: probabilities differ by {worst}"
+    differ = ta["label"].to_numpy() != tb["label"].to_numpy()
+    top2 = np.sort(pa_, axis=1)[:, -2:]
+    tie = (top2[:, 1] - top2[:, 0]) <= 1e-5
+    assert not (differ & ~tie).any(), f"{a} vs {b}: labels differ away from a tie"
+    TIES[(str(a), str(b))] = int(differ.sum())
+    return worst
+
+
+def end_to_end(models, formats, rows, reps):
+    table = []
+    features = ",".join((WORK / "features.txt").read_text().split())
+    for fmt in formats:
+        src = WORK / f"rows{rows}.{fmt}"
+        for model in models:
+            onnx_path = WORK / f"{model}.onnx"
+            outs = {k: WORK / "out" / f"{model}-{fmt}-{k}.parquet" for k in ("batchscore", "pandas", "polars")}
+            (WORK / "out").mkdir(exist_ok=True)
+            job = job_file(model, src, outs["batchscore"])
+            tools = {
+                "batchscore": [str(BIN), "-q", "run", str(job), "--date", "2026-01-01", "--force"],
+                "pandas+ort": [PY, str(HERE / "peer_pandas.py"), str(onnx_path), str(src), str(outs["pandas"]), features],
+                "polars+ort": [PY, str(HERE / "peer_polars.py"), str(onnx_path), str(src), str(outs["polars"]), features],
+                "polars read (floor)": [PY, str(HERE / "floor_polars.py"), str(src)],
+            }
+            times = {k: [] for k in tools}
+            rss = {k: [] for k in tools}
+            for _ in range(reps):
+                for name, cmd in tools.items():  # alternating: one of each per round
+                    w, r = run(cmd)
+                    times[name].append(w)
+                    rss[name].append(r)
+            record = json.loads((WORK / "out" / "_batchscore" / f"bench_{model}_{fmt}" / "2026-01-01.json").read_text())
+            anon = record.get("peak_memory", {}).get("anon_bytes", 0)
+            parity = max(compare(outs["batchscore"], outs["pandas"]), compare(outs["batchscore"], outs["polars"]))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            for name in tools:
+                table.append({
+                    "format": fmt, "model": model, "tool": name, "seconds": med[name],
+                    "rss_mb": max(rss[name]) / 2**20, "rows_per_s": rows / med[name],
+                    "ratio": med[name] / med["batchscore"], "anon_mb": anon / 2**20 if name == "batchscore" else None,
+                    "parity": parity,
+                })
+            print(f"{fmt} {model}: " + ", ".join(f"{k} {v:.2f}s" for k, v in med.items()), flush=True)
+    return table
+
+
+def model_only(models, rows):
+    import onnxruntime as ort
+    import pandas as pd
+
+    sample = WORK / "sample10k.csv"
+    if not sample.exists():
+        src = WORK / f"rows{rows}.parquet"
+        pq.read_table(src).slice(0, 10_000).to_pandas().to_csv(sample, index=False)
+    x = pd.read_csv(sample).drop(columns=["id"]).to_numpy().astype(np.float32)
+    results = []
+    zoo = ROOT / "tests" / "fixtures" / "zoo"
+    targets = [(m, WORK / f"{m}.onnx", sample, x) for m in models if m in ("lgbm200", "rf100")]
+    for meta_path in sorted(zoo.glob("*/meta.json")):
+        meta = json.loads(meta_path.read_text())
+        if meta["features"]["kind"] == "tensor" and any("TreeEnsemble" in o for o in meta["ops"]) and meta["features"]["dtype"] == "float32":
+            inp = meta_path.parent / "input.csv"
+            xz = pd.read_csv(inp).drop(columns=["row_id"]).to_numpy().astype(np.float32)
+            targets.append((f"zoo/{meta['name']}", meta_path.parent / "model.onnx", inp, xz))
+    n = 500_000
+    for name, path, csv, xs in targets:
+        out = subprocess.run([str(MODEL_BENCH), str(path), str(n), str(csv)], capture_output=True, text=True, check=True).stdout
+        ours = float(out.split(":")[1].split()[0])
+        batch = np.resize(xs, (10_000, xs.shape[1]))
+        ort_rates = []
+        for threads in (1, os.cpu_count()):
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            so.intra_op_num_threads = threads
+            s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            feed = {s.get_inputs()[0].name: batch}
+            s.run(None, feed)
+            t, done = time.perf_counter(), 0
+            while done < n:
+                s.run(None, feed)
+                done += len(batch)
+            ort_rates.append(done / (time.perf_counter() - t))
+        results.append({"model": name, "ours": ours, "ort1": ort_rates[0], "ortn": ort_rates[1]})
+        print(f"model only {name}: ours {ours:.0f} rows/s, ort 1t {ort_rates[0]:.0f}, ort {os.cpu_count()}t {ort_rates[1]:.0f}", flush=True)
+    return results
+
+
+def markdown(e2e, mo, rows, reps):
+    lines = [f"### End to end: {rows:,} rows × 30 float features, median of {reps} alternating runs", "",
+             "| input | model | tool | seconds | rows/s | peak RSS MB | batchscore heap MB | tool ÷ batchscore |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in e2e:
+        heap = f"{r['anon_mb']:.0f}" if r["anon_mb"] is not None else ""
+        lines.append(f"| {r['format']} | {r['model']} | {r['tool']} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['rss_mb']:.0f} | {heap} | {r['ratio']:.2f}× |")
+    ties = sum(TIES.values())
+    lines += ["", "Outputs of the three scorers agree: same ids, probabilities within "
+              f"{max((r['parity'] for r in e2e), default=0):.1e}, same labels except {ties} rows (of "
+              f"{rows * len({(r['format'], r['model']) for r in e2e}) * 2:,} compared) sitting on an exact "
+              "tie between two classes, where the float summation order decides.", "",
+              "### Model only: tree kernel vs onnxruntime, rows/s on 10,000-row batches of real rows", "",
+              "| model | batchscore 1 thread | onnxruntime 1 thread | onnxruntime all threads | ÷ onnxruntime 1 thread |",
+              "|---|---:|---:|---:|---:|"]
+    for r in mo:
+        lines.append(f"| {r['model']} | {r['ours']:,.0f} | {r['ort1']:,.0f} | {r['ortn']:,.0f} | {r['ours'] / r['ort1']:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--models", default="logreg,lgbm200,rf100,mlp")
+    ap.add_argument("--formats", default="parquet")
+    ap.add_argument("--skip-e2e", action="store_true")
+    args = ap.parse_args()
+    models = args.models.split(",")
+    e2e = [] if args.skip_e2e else end_to_end(models, args.formats.split(","), args.rows, args.reps)
+    mo = model_only(models, args.rows)
+    md = markdown(e2e, mo, args.rows, args.reps)
+    (WORK / "results.md").write_text(md)
+    print()
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
