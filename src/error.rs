@@ -123,6 +123,34 @@ where
     }
 }
 
+/// The message of the last panic, kept by the hook `main` installs so the
+/// one error line can say what went wrong.
+pub static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Runs `f`, turning a panic inside it into a tagged error. Used around
+/// third-party readers: polars can panic on a corrupt file's metadata, and
+/// that is bad input, not a crash.
+pub fn catch_panic<T>(
+    kind: Kind,
+    what: impl FnOnce() -> String,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(failure(
+                kind,
+                format!("{}: the reader failed ({msg}); is the file corrupt or truncated?", what()),
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 
 use polars::prelude::*;
 
-use crate::error::{Kind, ResultExt, failure};
+use crate::error::{Kind, ResultExt, catch_panic, failure};
 use crate::job::{CsvOptions, Format};
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -124,13 +124,86 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     if file.bytes == 0 {
         return Err(failure(Kind::Data, format!("input {} is empty (0 bytes)", file.path.display())));
     }
+    if file.format == Format::Csv
+        && let Some(q) = spec.csv.quote
+    {
+        check_quotes(&file.path, q as u8, spec.csv.delimiter as u8)?;
+    }
     let kind = match file.format {
         Format::Csv => "CSV",
         Format::Parquet => "Parquet",
     };
-    scan(file, spec, false)
-        .and_then(|mut lf| lf.collect_schema())
-        .with_kind(Kind::Data, || format!("cannot read the {kind} header of {}", file.path.display()))
+    let what = || format!("cannot read the {kind} header of {}", file.path.display());
+    catch_panic(Kind::Data, what, || {
+        scan(file, spec, false).and_then(|mut lf| lf.collect_schema()).with_kind(Kind::Data, what)
+    })
+}
+
+/// Refuses a CSV that ends inside a quoted field. polars 0.55's CSV
+/// parser reads out of bounds there (found by our property tests: `a,b\n"`
+/// or `a,b\n ","` is enough), which is undefined behaviour in a release
+/// build. Only quotes are visited (memchr), and a quote opens a field only
+/// at the start of one, as the CSV rules say, so a numeric file with no
+/// quotes costs one fast pass over its bytes.
+fn check_quotes(path: &Path, quote: u8, delimiter: u8) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_kind(Kind::Io, || format!("reading {}", path.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    // The byte before the current buffer (a field starts after it if it is a separator).
+    let mut before = b'\n';
+    let mut quoted = false;
+    // A quote that may be the first of an escaped pair, waiting for the next buffer.
+    let mut pending_close = false;
+    loop {
+        let n = f.read(&mut buf).with_kind(Kind::Io, || format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        let b = &buf[..n];
+        let mut i = 0;
+        if pending_close {
+            pending_close = false;
+            if b[0] == quote {
+                i = 1; // "" inside a quoted field: still quoted
+            } else {
+                quoted = false;
+            }
+        }
+        while let Some(off) = memchr::memchr(quote, &b[i..]) {
+            let p = i + off;
+            if quoted {
+                match b.get(p + 1) {
+                    Some(&c) if c == quote => i = p + 2,
+                    Some(_) => {
+                        quoted = false;
+                        i = p + 1;
+                    }
+                    None => {
+                        pending_close = true;
+                        i = p + 1;
+                    }
+                }
+            } else {
+                let prev = if p == 0 { before } else { b[p - 1] };
+                if prev == delimiter || prev == b'\n' || prev == b'\r' {
+                    quoted = true;
+                }
+                i = p + 1;
+            }
+        }
+        before = b[n - 1];
+    }
+    if quoted && !pending_close {
+        return Err(failure(
+            Kind::Data,
+            format!(
+                "{}: the file ends inside a quoted field (a {:?} that is never closed); fix the file or set input.csv.quote",
+                path.display(),
+                quote as char
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A chunk of rows and where it came from.
@@ -150,6 +223,14 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     pub fn open(file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
+        catch_panic(
+            Kind::Data,
+            || format!("cannot read {}", file.path.display()),
+            || Self::open_inner(file, spec, chunk_rows),
+        )
+    }
+
+    fn open_inner(file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
         let lf = scan(file, spec, true)
             .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?
             .select(spec.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
@@ -172,6 +253,9 @@ impl ChunkReader {
         let worker = std::thread::Builder::new()
             .name("read".into())
             .spawn(move || {
+                // A panic in polars (corrupt data) becomes an error on the channel.
+                let panic_tx = tx.clone();
+                let read = std::panic::AssertUnwindSafe(move || {
                 let plans: Vec<LazyFrame> = if windows.is_empty() {
                     vec![lf]
                 } else {
@@ -201,6 +285,15 @@ impl ChunkReader {
                     if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                         return;
                     }
+                }
+                });
+                if let Err(payload) = std::panic::catch_unwind(read) {
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown failure".into());
+                    let _ = panic_tx.send(Err(polars_err!(ComputeError: "the reader failed ({msg}); is the file corrupt or truncated?")));
                 }
             })
             .with_kind(Kind::Internal, || "starting the reader thread")?;

@@ -7,8 +7,16 @@ use batchscore::error::{Kind, kind_of};
 use batchscore::{app, cli, logging};
 
 fn main() -> ExitCode {
-    // A panic is a bug, but the scheduler still deserves a documented exit
-    // code and one line saying so, not an abort.
+    // A panic is a bug (or a library choking on corrupt input, which the
+    // readers turn into a data error): either way the scheduler gets one
+    // line and a documented exit code, not a stack of frames.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string();
+        tracing::debug!("panic: {msg}");
+        if let Ok(mut last) = batchscore::error::LAST_PANIC.lock() {
+            *last = Some(msg);
+        }
+    }));
     let outcome = std::panic::catch_unwind(app::run);
     let code = match outcome {
         Ok(Ok(code)) => code,
@@ -25,7 +33,15 @@ fn main() -> ExitCode {
             }
             kind.exit_code()
         }
-        Err(_) => Kind::Internal.exit_code(),
+        Err(_) => {
+            let msg = batchscore::error::LAST_PANIC.lock().ok().and_then(|m| m.clone()).unwrap_or_default();
+            eprintln!(
+                "error: internal error, please report it: {msg}\n({}, exit code {})",
+                Kind::Internal.label(),
+                Kind::Internal.exit_code()
+            );
+            Kind::Internal.exit_code()
+        }
     };
     ExitCode::from(code)
 }

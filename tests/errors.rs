@@ -200,3 +200,22 @@ mod signals {
         assert!(!wd.files("out").iter().any(|f| f.ends_with(".tmp")), "{:?}", wd.files("out"));
     }
 }
+
+/// polars 0.55 reads out of bounds on a CSV that ends inside a quoted field
+/// (undefined behaviour in a release build; our property tests found both
+/// of these). batchscore refuses such a file before polars sees it.
+#[test]
+fn a_csv_ending_inside_quotes_is_refused_before_polars_reads_it() {
+    for text in ["id,a,b\n\"", "id,a,b\n1, \",\"", "id,a,b\n1,2,\"3\n4,5,6\n"] {
+        let wd = Workdir::new();
+        job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+        wd.write(&format!("in/{DATE}.csv"), text);
+        run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.csv"), "ends inside a quoted field"]);
+    }
+    // Quotes that do close, escaped ones and embedded newlines included, are fine.
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.csv", "out/%Y-%m-%d.csv");
+    wd.write(&format!("in/{DATE}.csv"), "id,a,b\n\"x,\"\"1\"\"\",1,2\n\"y\nz\",3,4\n");
+    run(&wd).code(0);
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "id,score\n\"x,\"\"1\"\"\",5.0\n\"y\nz\",11.0\n");
+}
