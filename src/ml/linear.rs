@@ -76,7 +76,15 @@ enum Scorer {
     /// scores = x · Wᵀ + b, W is `[classes, features]`.
     Linear { weights: Vec<f32>, intercepts: Vec<f32>, classes: usize },
     /// libsvm's one-vs-one: a decision per pair of classes, then votes.
-    Svc { kernel: SvmKernel, vectors: Vec<f32>, per_class: Vec<usize>, coefficients: Vec<f32>, rho: Vec<f32> },
+    Svc {
+        kernel: SvmKernel,
+        vectors: Vec<f32>,
+        per_class: Vec<usize>,
+        coefficients: Vec<f32>,
+        rho: Vec<f32>,
+        /// Platt scaling per pair (prob_a, prob_b): probabilities instead of decisions.
+        platt: Option<(Vec<f32>, Vec<f32>)>,
+    },
     /// Σ coefᵢ · K(x, svᵢ) + ρ.
     Svr { kernel: SvmKernel, vectors: Vec<f32>, coefficients: Vec<f32>, rho: f32, one_class: bool },
 }
@@ -140,12 +148,6 @@ fn linear_regressor(_: &ParsingContext, node: &NodeProto) -> Built {
 fn svm_classifier(_: &ParsingContext, node: &NodeProto) -> Built {
     let a = Attrs::new(node);
     let labels = labels_of(&a);
-    if !a.floats("prob_a").is_empty() {
-        bail!(
-            "{}: SVC with probability estimates (prob_a/prob_b) is not supported yet; export with probability=False",
-            a.who()
-        );
-    }
     let per_class: Vec<usize> = a.ints("vectors_per_class").into_iter().map(|v| v.max(0) as usize).collect();
     let coefficients = a.floats("coefficients");
     let rho = a.floats("rho");
@@ -173,8 +175,23 @@ fn svm_classifier(_: &ParsingContext, node: &NodeProto) -> Built {
         bail!("{}: vectors_per_class, coefficients and rho do not fit {n} classes", a.who());
     }
     let pairs = n * (n - 1) / 2;
-    let columns = if n == 2 { 2 } else { pairs };
-    let scorer = Scorer::Svc { kernel, vectors, per_class, coefficients, rho };
+    let (prob_a, prob_b) = (a.floats("prob_a"), a.floats("prob_b"));
+    let platt = if prob_a.is_empty() {
+        None
+    } else {
+        if prob_a.len() != pairs || prob_b.len() != pairs {
+            bail!("{}: prob_a/prob_b need one value per pair of classes ({pairs})", a.who());
+        }
+        Some((prob_a, prob_b))
+    };
+    let columns = if platt.is_some() {
+        n
+    } else if n == 2 {
+        2
+    } else {
+        pairs
+    };
+    let scorer = Scorer::Svc { kernel, vectors, per_class, coefficients, rho, platt };
     Ok((
         boxed(Linear { name: "SVMClassifier", scorer, post: post_of(&a)?, labels: Some(labels), columns }),
         vec![],
@@ -212,7 +229,7 @@ impl Linear {
                 }
                 if *classes == 1 { usize::from(out[0] > 0.0) } else { argmax(&out[..*classes]) }
             }
-            Scorer::Svc { kernel, vectors, per_class, coefficients, rho } => {
+            Scorer::Svc { kernel, vectors, per_class, coefficients, rho, platt } => {
                 let f = x.len();
                 let k: Vec<f32> = vectors.chunks_exact(f).map(|sv| kernel.eval(x, sv)).collect();
                 let n = per_class.len();
@@ -241,12 +258,19 @@ impl Linear {
                         e += 1;
                     }
                 }
-                // The first class with the most votes, as libsvm picks it.
+                // The label: the first class with the most votes, as libsvm
+                // picks it, with or without probabilities.
                 let mut best = 0;
                 for c in 1..n {
                     if votes[c] > votes[best] {
                         best = c;
                     }
+                }
+                if let Some((pa, pb)) = platt {
+                    // libsvm's probabilities: Platt-scale each pair's decision,
+                    // then couple the pairs (onnxruntime does the same).
+                    let probs = coupled_probabilities(n, &out[..e], pa, pb);
+                    out[..n].copy_from_slice(&probs);
                 }
                 best
             }
@@ -277,7 +301,7 @@ impl Linear {
             out[1] = b;
             return;
         }
-        let svc_binary = matches!(self.scorer, Scorer::Svc { .. }) && out.len() == 2;
+        let svc_binary = matches!(self.scorer, Scorer::Svc { platt: None, .. }) && out.len() == 2;
         if svc_binary {
             // One decision for two classes: onnxruntime writes [-s, s].
             let s = f64::from(raw[0]);
@@ -295,10 +319,64 @@ impl Linear {
     fn raw_columns(&self) -> usize {
         match &self.scorer {
             Scorer::Linear { classes, .. } => *classes,
+            Scorer::Svc { per_class, platt: Some(_), .. } => {
+                per_class.len().max(per_class.len() * (per_class.len() - 1) / 2)
+            }
             Scorer::Svc { per_class, .. } => per_class.len() * (per_class.len() - 1) / 2,
             Scorer::Svr { .. } => 1,
         }
     }
+}
+
+/// libsvm's `multiclass_probability`: class probabilities from pairwise
+/// ones, by the fixed-point iteration of Wu, Lin and Weng (2004), with
+/// each pair's decision Platt-scaled and clipped to [1e-7, 1 − 1e-7].
+fn coupled_probabilities(k: usize, decisions: &[f32], prob_a: &[f32], prob_b: &[f32]) -> Vec<f32> {
+    let mut r = vec![0f64; k * k];
+    let mut e = 0;
+    for i in 0..k {
+        for j in i + 1..k {
+            let v = f64::from(decisions[e]) * f64::from(prob_a[e]) + f64::from(prob_b[e]);
+            let p = (1.0 - logistic(v)).clamp(1e-7, 1.0 - 1e-7);
+            r[i * k + j] = p;
+            r[j * k + i] = 1.0 - p;
+            e += 1;
+        }
+    }
+    let mut q = vec![0f64; k * k];
+    for t in 0..k {
+        for j in 0..t {
+            q[t * k + t] += r[j * k + t] * r[j * k + t];
+            q[t * k + j] = q[j * k + t];
+        }
+        for j in t + 1..k {
+            q[t * k + t] += r[j * k + t] * r[j * k + t];
+            q[t * k + j] = -r[j * k + t] * r[t * k + j];
+        }
+    }
+    let mut p = vec![1.0 / k as f64; k];
+    let mut qp = vec![0f64; k];
+    let eps = 0.005 / k as f64;
+    for _ in 0..100.max(k) {
+        let mut pqp = 0.0;
+        for t in 0..k {
+            qp[t] = (0..k).map(|j| q[t * k + j] * p[j]).sum();
+            pqp += p[t] * qp[t];
+        }
+        if qp.iter().map(|v| (v - pqp).abs()).fold(0.0, f64::max) < eps {
+            break;
+        }
+        for t in 0..k {
+            let diff = (-qp[t] + pqp) / q[t * k + t];
+            p[t] += diff;
+            pqp = (pqp + diff * (diff * q[t * k + t] + 2.0 * qp[t])) / (1.0 + diff) / (1.0 + diff);
+            for j in 0..k {
+                qp[j] = (qp[j] + diff * q[t * k + j]) / (1.0 + diff);
+                p[j] /= 1.0 + diff;
+            }
+        }
+    }
+    p.into_iter().map(|v| v as f32).collect()
 }
 
 fn argmax(v: &[f32]) -> usize {

@@ -116,6 +116,13 @@ pub struct Sums {
 }
 
 impl Sums {
+    /// Rounds the sums to f32, as onnxruntime stores them before it adds
+    /// base values, compares with the binary threshold and transforms: at
+    /// an exact tie (a forest's 0.5) this decides the label.
+    pub fn round_to_f32(&mut self) {
+        self.sum.iter_mut().for_each(|v| *v = f64::from(*v as f32));
+    }
+
     pub fn row(&self, r: usize) -> &[f64] {
         &self.sum[r * self.targets..(r + 1) * self.targets]
     }
@@ -256,7 +263,9 @@ impl<T: Float> Trees<T> {
         }
         let k = self.n_targets;
         let min_max = matches!(self.aggregate, Aggregate::Min | Aggregate::Max);
-        let mut acc = vec![T::default(); rows * k];
+        // Sums in f64, as onnxruntime's classifiers do: an f32 running sum
+        // can land one ulp off a 0.5 tie and flip a label.
+        let mut acc = vec![0f64; rows * k];
         let mut has = if min_max { vec![false; rows * k] } else { vec![] };
         for start in (0..rows).step_by(BLOCK) {
             let end = (start + BLOCK).min(rows);
@@ -272,7 +281,7 @@ impl<T: Float> Trees<T> {
                 (true, _) => self.block::<true, true>(xs, width, acc, has_block(&mut has, start, end, k)),
             }
         }
-        let sum = acc.into_iter().map(T::to_f64).collect();
+        let sum = acc;
         Ok(if min_max {
             Sums { targets: k, sum, has, has_per_row: true }
         } else {
@@ -284,7 +293,7 @@ impl<T: Float> Trees<T> {
         &self,
         xs: &[T],
         width: usize,
-        acc: &mut [T],
+        acc: &mut [f64],
         mut has: Option<&mut [bool]>,
     ) {
         let k = self.n_targets;
@@ -304,7 +313,7 @@ impl<T: Float> Trees<T> {
                     let leaves = self.walk_group::<NAN>(root, leaf_base, &group);
                     if one_target {
                         for (g, &node) in leaves.iter().enumerate() {
-                            acc[r + g] += self.nodes[node as usize].threshold;
+                            acc[r + g] += self.nodes[node as usize].threshold.to_f64();
                         }
                         r += GROUP;
                         continue;
@@ -313,7 +322,7 @@ impl<T: Float> Trees<T> {
                         let leaf = self.node_leaf[node as usize] as usize;
                         let out = &mut acc[(r + g) * k..(r + g + 1) * k];
                         if fast {
-                            out[self.leaf_target[leaf] as usize] += self.leaf_value[leaf];
+                            out[self.leaf_target[leaf] as usize] += self.leaf_value[leaf].to_f64();
                         } else {
                             let has = has.as_deref_mut().map(|h| &mut h[(r + g) * k..(r + g + 1) * k]);
                             self.add_leaf(leaf, out, has);
@@ -348,7 +357,7 @@ impl<T: Float> Trees<T> {
     /// All `rows` down one tree, GROUP at a time, each lane taking the next
     /// row as soon as its row reaches a leaf (no lane waits for the deepest
     /// path of its group); adds each leaf's weight to the row's sum.
-    fn walk_lanes<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]], acc: &mut [T]) {
+    fn walk_lanes<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]], acc: &mut [f64]) {
         const IDLE: usize = usize::MAX;
         let n = rows.len();
         let mut lane_row: [usize; GROUP] = std::array::from_fn(|g| g);
@@ -363,7 +372,7 @@ impl<T: Float> Trees<T> {
                 }
                 let i = idx[g];
                 if i >= leaf_base {
-                    acc[row] += self.nodes[i as usize].threshold;
+                    acc[row] += self.nodes[i as usize].threshold.to_f64();
                     if next < n {
                         lane_row[g] = next;
                         idx[g] = root;
@@ -418,7 +427,7 @@ impl<T: Float> Trees<T> {
         }
     }
 
-    fn add_leaf(&self, leaf: usize, out: &mut [T], mut has: Option<&mut [bool]>) {
+    fn add_leaf(&self, leaf: usize, out: &mut [f64], mut has: Option<&mut [bool]>) {
         if self.single {
             self.add_one(self.leaf_target[leaf], self.leaf_value[leaf], out, has);
         } else {
@@ -429,8 +438,9 @@ impl<T: Float> Trees<T> {
     }
 
     #[inline(always)]
-    fn add_one(&self, t: u32, w: T, out: &mut [T], has: Option<&mut [bool]>) {
+    fn add_one(&self, t: u32, w: T, out: &mut [f64], has: Option<&mut [bool]>) {
         let t = t as usize;
+        let w = w.to_f64();
         match (self.aggregate, has) {
             (Aggregate::Min, Some(has)) => {
                 if !has[t] || w < out[t] {

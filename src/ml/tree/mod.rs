@@ -211,7 +211,7 @@ impl Kernel for TreeOp {
         let x = &inputs[0];
         let (rows, width) = super::op::rows_and_width(x)?;
         // Thresholds in the input's precision, as onnxruntime compares them.
-        let sums: kernel::Sums = if x.datum_type() == f64::datum_type() {
+        let mut sums: kernel::Sums = if x.datum_type() == f64::datum_type() {
             self.f64_trees.sums(x.try_as_plain_ram()?.as_slice::<f64>()?, rows, width)?
         } else if x.datum_type() == f32::datum_type() {
             self.f32_trees.sums(x.try_as_plain_ram()?.as_slice::<f32>()?, rows, width)?
@@ -219,6 +219,9 @@ impl Kernel for TreeOp {
             let cast = x.cast_to::<f32>()?;
             self.f32_trees.sums(cast.try_as_plain_ram()?.as_slice::<f32>()?, rows, width)?
         };
+        if self.value_type(x.datum_type()) == f32::datum_type() {
+            sums.round_to_f32();
+        }
         let cols = self.n_columns();
         let mut values = vec![0f64; rows * cols];
         match &self.role {
