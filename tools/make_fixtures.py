@@ -1,26 +1,63 @@
 #!/usr/bin/env python3
 """Makes batchscore's demo model and data, and the zoo of test models.
 
-Run from the repository root (or anywhere):
+Run from the repository root, with the packages of tools/requirements.txt:
 
-    python3 -m venv .venv && .venv/bin/pip install -r tools/requirements.txt
-    .venv/bin/python tools/make_fixtures.py
+    python tools/make_fixtures.py
+
+(for example after `python3 -m venv .venv && .venv/bin/pip install -r
+tools/requirements.txt`, as `.venv/bin/python tools/make_fixtures.py`). Paths
+are relative to this script's parent directory, so any working directory
+does. Exit status 1 if a zoo model could not be made (listed at the end).
 
 Everything it writes is committed; building, running and testing batchscore
-needs no Python. Models are trained on data sets that scikit-learn ships and
-exported with the converters users use, with their defaults unless a name
-says otherwise. For each zoo model, tests/fixtures/zoo/<name>/ holds:
+needs no Python. It writes:
 
-    model.onnx     the export
-    input.csv      row_id + the feature columns (float32 values written exactly)
-    expected.csv   row_id + onnxruntime's outputs on input.csv: the reference
-    meta.json      converter, estimator, how columns map to inputs, outputs, ops
+    data/models/demo.onnx          StandardScaler + LogisticRegression (breast cancer), skl2onnx defaults
+    data/input/2026-11-2{2,3}.csv  1,000 rows a day to score with it
+    data/README.md
+    tests/fixtures/zoo/<name>/     one directory per zoo model:
+        model.onnx     the export
+        input.csv      row_id + the feature columns; NaN is an empty cell
+        expected.csv   row_id + onnxruntime's outputs on input.csv as written
+                       (read back with pandas, cast to the model's input type)
+        meta.json      converter, estimator, how columns map to inputs, outputs, ops
+    tests/fixtures/zoo/manifest.json   the names, sorted
 
-Deterministic: fixed seeds; CSVs are identical from run to run.
+Models are trained on data sets scikit-learn ships (breast_cancer, wine,
+iris, diabetes) or on small synthetic ones, and exported with the converters
+users use, with their defaults unless the name says otherwise. Deterministic:
+fixed seeds, single-threaded boosters; the CSVs are identical run to run.
+
+Work-arounds for the converter versions pinned in tools/requirements.txt:
+  * skl2onnx 1.20 + scikit-learn 1.9: HistGradientBoosting* exports fail with
+    "Expected an int, got a boolean" (numpy bools in
+    nodes_missing_value_tracks_true); onnx.helper.make_attribute is patched to
+    turn them into ints.
+  * skl2onnx 1.20: LinearSVC fails with "Option 'zipmap' not in [...]" even
+    with default options (its converter is registered without the zipmap
+    option the classifier parser always asks for); the option is added. It
+    still emits no ZipMap: its "probabilities" output is the [N, 1] decision
+    score.
+  * skl2onnx 1.20 with float64 input writes float (not *_as_tensor double)
+    tree attributes under ai.onnx.ml 1 and declares a double output that
+    TreeEnsembleRegressor cannot produce (onnxruntime refuses the model).
+    skl_rf_reg_double keeps the converter's attributes and fixes the output
+    type; skl_rf_reg_double_attrs rewrites the node into ai.onnx.ml 3 with
+    nodes_values_as_tensor / target_weights_as_tensor taken from the fitted
+    trees in double precision.
+  * No converter emits the ai.onnx.ml 5 TreeEnsemble op or BRANCH_GTE/GT/LT
+    modes: tree5_*, tree_modes_* models are rewritten or built with onnx.helper
+    and checked against the model they were derived from.
+
+Skipped:
+  * A model using sklearn's LabelEncoder: it only encodes targets and cannot
+    sit in a feature pipeline. skl_ordinal_gbdt gets the ONNX LabelEncoder op
+    from OrdinalEncoder instead (skl2onnx converts it to LabelEncoder).
 """
 
 import json
-import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,20 +69,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "tests" / "fixtures" / "zoo"
-RNG = np.random.default_rng(20261123)
+SKIPPED = []  # (name, why)
+MADE = []  # zoo names written this run
 
-import sklearn  # noqa: E402
-import skl2onnx  # noqa: E402
-from skl2onnx import to_onnx  # noqa: E402
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine  # noqa: E402
 
-SKIPPED = []
-
+# ---------------------------------------------------------------- converter work-arounds
 
 def _patch_bool_attributes():
-    """skl2onnx 1.20 passes numpy bools for nodes_missing_value_tracks_true
-    (HistGradientBoosting*), which onnx 1.23 refuses ("Expected an int, got
-    a boolean"): give make_attribute ints instead."""
+    """skl2onnx 1.20 passes numpy/Python bools for
+    nodes_missing_value_tracks_true (HistGradientBoosting*), which onnx 1.23
+    refuses ("Expected an int, got a boolean"): make them ints."""
     original = helper.make_attribute
 
     def make_attribute(key, value, *args, **kwargs):
@@ -58,24 +91,58 @@ def _patch_bool_attributes():
 
 _patch_bool_attributes()
 
+import sklearn  # noqa: E402
+import skl2onnx  # noqa: E402
+from skl2onnx import to_onnx  # noqa: E402
+from skl2onnx.common._registration import _converter_pool  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine  # noqa: E402
 
-def fmt32(a):
-    """Shortest text that reads back as exactly this float32 (empty for NaN)."""
+
+def _patch_linear_svc_options():
+    """skl2onnx 1.20's classifier parser asks every classifier for the zipmap
+    option, but LinearSVC's converter does not declare it: declare it."""
+    conv = _converter_pool["SklearnLinearSVC"]
+    if "zipmap" not in conv._options:
+        conv._options = dict(conv._options, zipmap=[True, False, "columns"])
+
+
+_patch_linear_svc_options()
+
+SKL = f"skl2onnx {skl2onnx.__version__}"
+
+
+# ---------------------------------------------------------------- CSV and meta helpers
+
+def fmt_f32(a):
+    """Shortest text that reads back as exactly this float32; empty for NaN."""
     return ["" if np.isnan(v) else np.format_float_positional(np.float32(v), unique=True, trim="-") for v in a]
 
 
-def write_csv(path, columns):
-    """columns: list of (name, list-of-strings)."""
-    names = [c for c, _ in columns]
-    rows = zip(*[v for _, v in columns])
+def fmt_f64(a):
+    return ["" if np.isnan(v) else repr(float(v)) for v in a]
 
+
+def write_csv(path, columns):
+    """columns: list of (name, list of strings)."""
     def q(s):
-        return '"' + s.replace('"', '""') + '"' if any(ch in s for ch in ',"\n') else s
+        return '"' + s.replace('"', '""') + '"' if any(ch in s for ch in ',"\n\r') else s
 
     with open(path, "w", newline="") as f:
-        f.write(",".join(q(n) for n in names) + "\n")
-        for r in rows:
+        f.write(",".join(q(n) for n, _ in columns) + "\n")
+        for r in zip(*[v for _, v in columns]):
             f.write(",".join(q(str(v)) for v in r) + "\n")
+
+
+def out_text(a):
+    """Model outputs as text: float32 to 9 significant digits, float64 to 17."""
+    a = np.asarray(a)
+    if a.dtype == np.float32:
+        return ["%.9g" % v for v in a]
+    if a.dtype == np.float64:
+        return ["%.17g" % v for v in a]
+    if a.dtype.kind in "iub":
+        return [str(int(v)) for v in a]
+    return [str(v) for v in a]
 
 
 def ops_of(model):
@@ -83,92 +150,145 @@ def ops_of(model):
 
 
 def opsets_of(model):
-    return {(o.domain or "ai.onnx"): o.version for o in model.opset_import}
+    return dict(sorted({(o.domain or "ai.onnx"): o.version for o in model.opset_import}.items()))
+
+
+def _labels(node):
+    for a in node.attribute:
+        if a.name in ("classlabels_int64s", "classlabels_ints"):
+            return [int(v) for v in a.ints]
+        if a.name == "classlabels_strings":
+            return [s.decode() for s in a.strings]
+    return None
 
 
 def zipmap_classes(model):
     for n in model.graph.node:
         if n.op_type == "ZipMap":
-            for a in n.attribute:
-                if a.name == "classlabels_int64s":
-                    return [int(v) for v in a.ints]
-                if a.name == "classlabels_strings":
-                    return [s.decode() for s in a.strings]
+            return _labels(n)
     return None
 
 
 def classifier_classes(model):
     for n in reversed(model.graph.node):
         if n.op_type in ("TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"):
-            for a in n.attribute:
-                if a.name in ("classlabels_int64s", "classlabels_ints"):
-                    return [int(v) for v in a.ints]
-                if a.name == "classlabels_strings":
-                    return [s.decode() for s in a.strings]
+            return _labels(n)
     return None
 
 
-def save_zoo(name, model, feeds_df, features, converter, estimator, dataset, task, tolerance=1e-5, reason=None):
-    """feeds_df: DataFrame of feature columns (CSV names). features: meta 'features' dict."""
+def tree_node(model):
+    return next((n for n in model.graph.node if n.op_type.startswith("TreeEnsemble")), None)
+
+
+def attrs(node):
+    return {a.name: a for a in node.attribute}
+
+
+def session(model):
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # onnxmltools declares the label [1]: a warning per run
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def check_runs(model, feed):
+    """Every model must load and run in onnxruntime."""
+    onnx.checker.check_model(model)
+    return session(model).run(None, feed)
+
+
+def tensor_features(model, columns, dtype="float32"):
+    return {"kind": "tensor", "input": model.graph.input[0].name, "dtype": dtype, "columns": list(columns)}
+
+
+NP = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
+
+
+def feed_from(back, features):
+    """The onnxruntime feed from the CSV as read back."""
+    if features["kind"] == "tensor":
+        return {features["input"]: back[features["columns"]].to_numpy().astype(NP[features["dtype"]])}
+    feed = {}
+    for i in features["inputs"]:
+        col = back[i["column"]]
+        if i["dtype"] == "string":
+            feed[i["input"]] = col.astype(str).to_numpy().astype(object).reshape(-1, 1)
+        else:
+            feed[i["input"]] = col.to_numpy().astype(NP[i["dtype"]]).reshape(-1, 1)
+    return feed
+
+
+def stable(model, name):
+    """Byte-stable files: skl2onnx lists opsets in set order, onnxmltools
+    names the graph with a random uuid."""
+    opsets = sorted(model.opset_import, key=lambda o: (o.domain, o.version))
+    del model.opset_import[:]
+    model.opset_import.extend(opsets)
+    if len(model.graph.name) == 32 and all(ch in "0123456789abcdef" for ch in model.graph.name):
+        model.graph.name = name
+
+
+def save_zoo(name, model, df, features, converter, estimator, dataset, task, tolerance=1e-5, reason=None):
+    """df: the feature columns under their CSV names (float columns in the
+    model's precision). Writes the four files of one zoo model."""
     d = ZOO / name
-    d.mkdir(parents=True, exist_ok=True)
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    stable(model, name)
+    onnx.checker.check_model(model)
     onnx.save(model, d / "model.onnx")
-    n = len(feeds_df)
+    n = len(df)
     cols = [("row_id", [str(i) for i in range(n)])]
-    for c in feeds_df.columns:
-        v = feeds_df[c]
-        if v.dtype.kind == "f":
-            cols.append((c, fmt32(v.to_numpy())))
+    for c in df.columns:
+        v = df[c].to_numpy()
+        if v.dtype == np.float32:
+            cols.append((c, fmt_f32(v)))
+        elif v.dtype == np.float64:
+            cols.append((c, fmt_f64(v)))
         else:
             cols.append((c, ["" if pd.isna(x) else str(x) for x in v]))
     write_csv(d / "input.csv", cols)
+
     # Feed onnxruntime exactly what the CSV says.
     back = pd.read_csv(d / "input.csv", keep_default_na=False, na_values=[""])
-    sess = ort.InferenceSession(str(d / "model.onnx"), providers=["CPUExecutionProvider"])
-    if features["kind"] == "tensor":
-        dt = {"float32": np.float32, "float64": np.float64, "int64": np.int64}[features["dtype"]]
-        feed = {features["input"]: back[features["columns"]].to_numpy().astype(dt)}
-    else:
-        feed = {}
-        for i in features["inputs"]:
-            col = back[i["column"]]
-            if i["dtype"] == "string":
-                feed[i["input"]] = col.astype(str).to_numpy().reshape(-1, 1).astype(object)
-            elif i["dtype"] == "int64":
-                feed[i["input"]] = col.to_numpy().astype(np.int64).reshape(-1, 1)
-            else:
-                feed[i["input"]] = col.to_numpy().astype(np.float32).reshape(-1, 1)
+    assert list(back.columns) == ["row_id"] + list(df.columns), name
+    feed = feed_from(back, features)
+    if features["kind"] == "tensor":  # the text must be exact
+        same = df[features["columns"]].to_numpy().astype(NP[features["dtype"]])
+        assert np.array_equal(feed[features["input"]], same, equal_nan=True), name
+    sess = session(model)
     out_names = [o.name for o in sess.get_outputs()]
     res = dict(zip(out_names, sess.run(None, feed)))
+
     zm = zipmap_classes(model)
     classes = zm if zm is not None else classifier_classes(model)
     outputs = {"label": None, "proba": None, "value": None}
     exp = [("row_id", [str(i) for i in range(n)])]
     if task in ("binary", "multiclass"):
-        label_name = next(o for o in out_names if "label" in o)
-        prob_name = next(o for o in out_names if "prob" in o)
-        outputs["label"], outputs["proba"] = label_name, prob_name
-        labels = res[label_name]
-        exp.append(("label", [str(v) for v in labels.reshape(-1)]))
-        probs = res[prob_name]
-        if isinstance(probs, list):  # ZipMap: a list of {class: p}
-            keys = list(probs[0].keys())
-            probs = np.array([[row[k] for k in keys] for row in probs], dtype=np.float32)
-        probs = np.asarray(probs, dtype=np.float32)
-        names = classes if classes is not None and len(classes) == probs.shape[1] else list(range(probs.shape[1]))
-        for k, c in enumerate(names):
-            exp.append((f"proba_{c}", [repr(float(v)) for v in probs[:, k]]))
+        label_name, proba_name = out_names[0], out_names[1]
+        outputs["label"], outputs["proba"] = label_name, proba_name
+        exp.append(("label", out_text(np.asarray(res[label_name]).reshape(-1))))
+        probs = res[proba_name]
+        if isinstance(probs, list):  # ZipMap: one {class: p} per row
+            probs = np.array([[row[c] for c in zm] for row in probs], dtype=np.float32)
+        probs = np.asarray(probs).reshape(n, -1)
+        if probs.shape[1] == 1:  # a single score (LinearSVC): one column
+            exp.append(("proba", out_text(probs[:, 0])))
+        else:
+            names = classes if classes is not None and len(classes) == probs.shape[1] else range(probs.shape[1])
+            for k, c in enumerate(names):
+                exp.append((f"proba_{c}", out_text(probs[:, k])))
     else:
         value_name = out_names[0]
         outputs["value"] = value_name
-        v = np.asarray(res[value_name])
-        v = v.reshape(n, -1)
+        v = np.asarray(res[value_name]).reshape(n, -1)
         if v.shape[1] == 1:
-            exp.append(("value", [repr(float(x)) for x in v[:, 0]]))
+            exp.append(("value", out_text(v[:, 0])))
         else:
             for k in range(v.shape[1]):
-                exp.append((f"value_{k}", [repr(float(x)) for x in v[:, k]]))
+                exp.append((f"value_{k}", out_text(v[:, k])))
     write_csv(d / "expected.csv", exp)
+
     meta = {
         "name": name,
         "converter": converter,
@@ -178,55 +298,73 @@ def save_zoo(name, model, feeds_df, features, converter, estimator, dataset, tas
         "features": features,
         "outputs": outputs,
         "zipmap": zm is not None,
-        "classes": classes,
+        "classes": classes if task != "regression" else None,
         "ops": ops_of(model),
         "opsets": opsets_of(model),
-        "has_nan": bool(feeds_df.isna().to_numpy().any()),
+        "has_nan": bool(df.isna().to_numpy().any()),
         "tolerance": tolerance,
     }
     if reason:
         meta["tolerance_reason"] = reason
     (d / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"  {name}: {', '.join(meta['ops'])}")
+    MADE.append(name)
+    print(f"  {name:<28} {', '.join(meta['ops'])}")
 
 
-def tensor_features(input_name, columns, dtype="float32"):
-    return {"kind": "tensor", "input": input_name, "dtype": dtype, "columns": list(columns)}
+def attempt(name, fn, *args, **kwargs):
+    """Runs one zoo entry; a converter or runtime failure is noted, not fatal."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        SKIPPED.append((name, f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
+        print(f"  {name:<28} SKIPPED: {SKIPPED[-1][1]}", file=sys.stderr)
+        return None
 
 
-def sample(X, n, noise=0.02, seed=0):
+# ---------------------------------------------------------------- data
+
+def sample(X, n, noise=0.02, seed=0, dtype=np.float32):
+    """Dataset rows resampled with small multiplicative noise."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), size=n, replace=True)
     Xs = X[idx] * (1.0 + noise * rng.standard_normal((n, X.shape[1])))
-    return Xs.astype(np.float32)
+    return Xs.astype(dtype)
 
 
 def with_thresholds(model, X, every=7):
-    """Sets some values exactly on tree thresholds, where ≤ and < differ."""
+    """Puts some values exactly on tree thresholds, where <= and < differ."""
+    node = tree_node(model)
+    if node is None:
+        return X
+    a = attrs(node)
+    if "nodes_values" not in a:
+        return X
     X = X.copy()
-    for node in model.graph.node:
-        if node.op_type.startswith("TreeEnsemble"):
-            a = {x.name: x for x in node.attribute}
-            if "nodes_values" not in a:
-                return X
-            feats = list(a["nodes_featureids"].ints)
-            vals = list(a["nodes_values"].floats)
-            modes = [m.decode() for m in a["nodes_modes"].strings]
-            splits = [(f, v) for f, v, m in zip(feats, vals, modes) if m != "LEAF"]
-            for i in range(0, len(X), every):
-                f, v = splits[(i * 31) % len(splits)]
-                X[i, f] = np.float32(v)
-            return X
+    modes = [m.decode() for m in a["nodes_modes"].strings]
+    splits = [(f, v) for f, v, m in zip(a["nodes_featureids"].ints, a["nodes_values"].floats, modes) if m != "LEAF"]
+    for i in range(0, len(X), every):
+        f, v = splits[(i * 31) % len(splits)]
+        X[i, f] = X.dtype.type(np.float32(v))
     return X
 
 
-def skl(model, X, **kw):
-    return to_onnx(model, X[:1], **kw)
+def datasets():
+    bc, wine, iris, diab = load_breast_cancer(), load_wine(), load_iris(), load_diabetes()
+    return {
+        "breast_cancer": (bc.data.astype(np.float32), bc.target, list(bc.feature_names)),
+        # wine keeps its names, among them "od280/od315_of_diluted_wines"
+        "wine": (wine.data.astype(np.float32), wine.target, list(wine.feature_names)),
+        "iris": (iris.data.astype(np.float32), iris.target, [f"f{i}" for i in range(4)]),
+        # diabetes: "bmi" renamed to a name with a slash, parentheses and a space
+        "diabetes": (diab.data.astype(np.float32), diab.target,
+                     ["ratio (a/b)" if c == "bmi" else c for c in diab.feature_names]),
+    }
 
 
 # ---------------------------------------------------------------- demo
 
 def demo():
+    from skl2onnx.common.data_types import FloatTensorType
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -234,203 +372,314 @@ def demo():
     data = load_breast_cancer()
     X, y = data.data.astype(np.float32), data.target
     pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=5000))]).fit(X, y)
-    onx = to_onnx(pipe, X[:1], initial_types=None)
+    onx = to_onnx(pipe, initial_types=[("input", FloatTensorType([None, X.shape[1]]))])
     (ROOT / "data" / "models").mkdir(parents=True, exist_ok=True)
-    onnx.save(onx, ROOT / "data" / "models" / "demo.onnx")
     (ROOT / "data" / "input").mkdir(parents=True, exist_ok=True)
+    stable(onx, "demo")
+    onnx.save(onx, ROOT / "data" / "models" / "demo.onnx")
     regions = np.array(["north", "south", "east", "west"])
-    for day, seed in (("2026-11-22", 22), ("2026-11-23", 23)):
+    for day, seed in (("2026-11-22", 1122), ("2026-11-23", 1123)):
         rng = np.random.default_rng(seed)
         n = 1000
-        Xs = sample(X, n, seed=seed)
+        Xs = sample(X, n, seed=seed + 1)
         ids = rng.choice(np.arange(1, 10_000_000), size=n, replace=False)
         cols = [("customer_id", [f"C{i:07d}" for i in ids]), ("region", list(rng.choice(regions, size=n)))]
         for j, name in enumerate(data.feature_names):
-            cols.append((name, [f"{v:.6f}" for v in Xs[:, j]]))
+            cols.append((name, ["%.6f" % v for v in Xs[:, j]]))
         write_csv(ROOT / "data" / "input" / f"{day}.csv", cols)
+        check_runs(onx, {"input": Xs[:5]})
+    (ROOT / "data" / "README.md").write_text(
+        "# Demo data\n\n"
+        "`models/demo.onnx` is scikit-learn's `Pipeline(StandardScaler(), LogisticRegression(max_iter=5000))` "
+        "trained on the breast-cancer data set that scikit-learn ships (`load_breast_cancer`; label 0 = malignant, "
+        "1 = benign) and exported by skl2onnx with its defaults: one float input `input` of shape [N, 30], outputs "
+        "`output_label` (int64) and `output_probability` (a ZipMap of class → probability). "
+        "`input/2026-11-22.csv` and `input/2026-11-23.csv` each hold 1,000 synthetic patients: a unique "
+        "`customer_id`, a made-up `region`, and the 30 features under scikit-learn's names (\"mean radius\", ...), "
+        "made by resampling the data set's rows and multiplying every value by 1 + 2% Gaussian noise "
+        "(a different seed per date); there are no missing values. Everything here is generated by "
+        "`python tools/make_fixtures.py` (see its header) and is deterministic.\n"
+    )
     print("demo: data/models/demo.onnx,", ", ".join(ops_of(onx)))
 
 
-# ---------------------------------------------------------------- zoo
+# ---------------------------------------------------------------- zoo: scikit-learn
 
-def zoo_sklearn():
+def zoo_sklearn(D):
     from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
                                   GradientBoostingRegressor, HistGradientBoostingClassifier,
                                   HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import Binarizer, Normalizer, StandardScaler
     from sklearn.svm import SVC, SVR, LinearSVC
 
-    conv = f"skl2onnx {skl2onnx.__version__}"
-    bc = load_breast_cancer()
-    Xb, yb = bc.data.astype(np.float32), bc.target
-    cols_b = list(bc.feature_names)
-    wine = load_wine()
-    Xw, yw = wine.data.astype(np.float32), wine.target
-    cols_w = [c if c != "od280/od315_of_diluted_wines" else c for c in wine.feature_names]
-    diab = load_diabetes()
-    Xd, yd = diab.data.astype(np.float32), diab.target
-    cols_d = [c if c != "bmi" else "ratio (a/b)" for c in diab.feature_names]
-    ds_b = "breast_cancer"
-
-    def binary(name, est, estimator, zipmap=True, X=Xb, y=yb, cols=cols_b, thresholds=False, n=300, **kw):
+    def classifier(name, est, estimator, dataset="breast_cancer", zipmap=True, labels=None, n=300):
+        X, y, cols = D[dataset]
+        if labels is not None:
+            y = np.array(labels)[y]
         est.fit(X, y)
         opts = None if zipmap else {id(est): {"zipmap": False}}
-        try:
-            onx = skl(est, X, options=opts, **kw)
-        except NameError as e:  # no probabilities, so no ZipMap option (LinearSVC, SVC)
-            SKIPPED.append((name, f"skl2onnx refused the export: {e}"))
-            return
-        Xs = sample(X, n, seed=len(name))
-        if thresholds:
-            Xs = with_thresholds(onx, Xs)
-        save_zoo(name, onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx.graph.input[0].name, cols), conv,
-                 estimator, "breast_cancer" if X is Xb else "wine", "binary" if len(set(y)) == 2 else "multiclass")
+        onx = to_onnx(est, X[:1], options=opts)
+        Xs = with_thresholds(onx, sample(X, n, seed=sum(map(ord, name))))
+        task = "binary" if len(set(y)) == 2 else "multiclass"
+        save_zoo(name, onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx, cols), SKL, estimator, dataset, task)
 
-    def regression(name, est, estimator, X=Xd, y=yd, cols=cols_d, thresholds=False, n=300):
+    def regressor(name, est, estimator, dataset="diabetes", n=300):
+        X, y, cols = D[dataset]
         est.fit(X, y)
-        onx = skl(est, X)
-        Xs = sample(X, n, seed=len(name))
-        if thresholds:
-            Xs = with_thresholds(onx, Xs)
-        save_zoo(name, onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx.graph.input[0].name, cols), conv,
-                 estimator, "diabetes", "regression")
+        onx = to_onnx(est, X[:1])
+        Xs = with_thresholds(onx, sample(X, n, seed=sum(map(ord, name))))
+        save_zoo(name, onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx, cols), SKL, estimator, dataset,
+                 "regression")
 
     LR = lambda: LogisticRegression(max_iter=5000)  # noqa: E731
-    binary("skl_logreg_zipmap", LR(), "LogisticRegression()")
-    binary("skl_scaler_logreg_zipmap", Pipeline([("s", StandardScaler()), ("c", LR())]), "Pipeline(StandardScaler, LogisticRegression)")
-    binary("skl_rf_binary_zipmap", RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0), "RandomForestClassifier(20, depth 6)", thresholds=True)
-    binary("skl_logreg", LR(), "LogisticRegression(), zipmap=False", zipmap=False)
-    binary("skl_scaler_logreg", Pipeline([("s", StandardScaler()), ("c", LR())]), "Pipeline(StandardScaler, LogisticRegression), zipmap=False", zipmap=False)
-    binary("skl_rf_binary", RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0), "RandomForestClassifier(20, depth 6), zipmap=False", zipmap=False, thresholds=True)
-    binary("skl_rf_3class", RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0), "RandomForestClassifier 3 classes", zipmap=False, X=Xw, y=yw, cols=cols_w, thresholds=True)
-    binary("skl_gbdt_binary", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), "GradientBoostingClassifier(30)", zipmap=False, thresholds=True)
-    binary("skl_gbdt_3class", GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0), "GradientBoostingClassifier 3 classes", zipmap=False, X=Xw, y=yw, cols=cols_w)
-    binary("skl_et_binary", ExtraTreesClassifier(n_estimators=20, max_depth=6, random_state=0), "ExtraTreesClassifier(20)", zipmap=False, thresholds=True)
-    binary("skl_logreg_3class", LR(), "LogisticRegression 3 classes (wine)", zipmap=False, X=Xw, y=np.array(["class_a", "class_b", "class_c"])[yw], cols=cols_w)
-    binary("skl_mlp_binary", Pipeline([("s", StandardScaler()), ("c", MLPClassifier(hidden_layer_sizes=(16,), max_iter=500, random_state=0))]), "Pipeline(StandardScaler, MLPClassifier(16))", zipmap=False)
-    binary("skl_linsvc", Pipeline([("s", StandardScaler()), ("c", LinearSVC(random_state=0))]), "Pipeline(StandardScaler, LinearSVC)", zipmap=False)
-    binary("skl_svc", Pipeline([("s", StandardScaler()), ("c", SVC(probability=False, random_state=0))]), "Pipeline(StandardScaler, SVC(rbf))", zipmap=False)
-    try:
-        hgb = HistGradientBoostingClassifier(max_iter=30, max_depth=4, random_state=0)
-        binary("skl_hgb_binary", hgb, "HistGradientBoostingClassifier(30)", zipmap=False)
-    except Exception as e:  # noqa: BLE001
-        SKIPPED.append(("skl_hgb_binary", repr(e)))
+    SC_LR = lambda: Pipeline([("scale", StandardScaler()), ("clf", LR())])  # noqa: E731
+    RF = lambda: RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0)  # noqa: E731
+    jobs = [
+        # skl2onnx defaults (ZipMap) and zipmap=False twins
+        (classifier, "skl_logreg_zipmap", LR(), "LogisticRegression(max_iter=5000)"),
+        (classifier, "skl_scaler_logreg_zipmap", SC_LR(), "Pipeline(StandardScaler, LogisticRegression)"),
+        (classifier, "skl_rf_binary_zipmap", RF(), "RandomForestClassifier(20, max_depth=6)"),
+        (classifier, "skl_logreg", LR(), "LogisticRegression(max_iter=5000), zipmap=False", "breast_cancer", False),
+        (classifier, "skl_scaler_logreg", SC_LR(), "Pipeline(StandardScaler, LogisticRegression), zipmap=False",
+         "breast_cancer", False),
+        (classifier, "skl_rf_binary", RF(), "RandomForestClassifier(20, max_depth=6), zipmap=False",
+         "breast_cancer", False),
+        # trees
+        (classifier, "skl_rf_3class", RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0),
+         "RandomForestClassifier(20, max_depth=5), 3 classes, zipmap=False", "wine", False),
+        (classifier, "skl_gbdt_binary", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0),
+         "GradientBoostingClassifier(30, max_depth=3), zipmap=False", "breast_cancer", False),
+        (classifier, "skl_gbdt_3class", GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0),
+         "GradientBoostingClassifier(20, max_depth=3), 3 classes, zipmap=False", "wine", False),
+        (classifier, "skl_hgb_binary", HistGradientBoostingClassifier(max_iter=30, max_depth=4, random_state=0),
+         "HistGradientBoostingClassifier(30, max_depth=4), zipmap=False", "breast_cancer", False),
+        (classifier, "skl_et_binary", ExtraTreesClassifier(n_estimators=20, max_depth=6, random_state=0),
+         "ExtraTreesClassifier(20, max_depth=6), zipmap=False", "breast_cancer", False),
+        (regressor, "skl_rf_reg", RandomForestRegressor(n_estimators=20, max_depth=6, random_state=0),
+         "RandomForestRegressor(20, max_depth=6)"),
+        (regressor, "skl_gbdt_reg", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0),
+         "GradientBoostingRegressor(30, max_depth=3)"),
+        (regressor, "skl_hgb_reg", HistGradientBoostingRegressor(max_iter=30, max_depth=4, random_state=0),
+         "HistGradientBoostingRegressor(30, max_depth=4)"),
+        (regressor, "skl_et_reg", ExtraTreesRegressor(n_estimators=20, max_depth=6, random_state=0),
+         "ExtraTreesRegressor(20, max_depth=6)"),
+        # linear, SVM, MLP
+        (regressor, "skl_linreg", LinearRegression(), "LinearRegression()"),
+        (classifier, "skl_logreg_3class", LR(), "LogisticRegression, 3 string classes class_a/b/c, zipmap=False",
+         "wine", False, ["class_a", "class_b", "class_c"]),
+        (classifier, "skl_linsvc", Pipeline([("scale", StandardScaler()), ("clf", LinearSVC(random_state=0))]),
+         "Pipeline(StandardScaler, LinearSVC); no ZipMap, [N,1] decision score"),
+        (classifier, "skl_svc", Pipeline([("scale", StandardScaler()), ("clf", SVC(random_state=0))]),
+         "Pipeline(StandardScaler, SVC(rbf)); probabilities are decision scores, zipmap=False", "breast_cancer",
+         False),
+        (classifier, "skl_svc_proba_zipmap",
+         Pipeline([("scale", StandardScaler()), ("clf", SVC(probability=True, random_state=0))]),
+         "Pipeline(StandardScaler, SVC(rbf, probability=True))"),
+        (regressor, "skl_svr", Pipeline([("scale", StandardScaler()), ("reg", SVR())]),
+         "Pipeline(StandardScaler, SVR(rbf))"),
+        (classifier, "skl_mlp_binary",
+         Pipeline([("scale", StandardScaler()),
+                   ("clf", MLPClassifier(hidden_layer_sizes=(16,), max_iter=500, random_state=0))]),
+         "Pipeline(StandardScaler, MLPClassifier(16)), zipmap=False", "breast_cancer", False),
+        (regressor, "skl_mlp_reg",
+         Pipeline([("scale", StandardScaler()),
+                   ("reg", MLPRegressor(hidden_layer_sizes=(16,), max_iter=800, random_state=0))]),
+         "Pipeline(StandardScaler, MLPRegressor(16))"),
+        # preprocessing ops with a linear head, skl2onnx defaults
+        (classifier, "skl_binarizer_logreg_zipmap",
+         Pipeline([("scale", StandardScaler()), ("bin", Binarizer(threshold=0.0)), ("clf", LR())]),
+         "Pipeline(StandardScaler, Binarizer(0), LogisticRegression)"),
+        (classifier, "skl_normalizer_logreg_zipmap", Pipeline([("norm", Normalizer()), ("clf", LR())]),
+         "Pipeline(Normalizer(l2), LogisticRegression), 3 classes", "iris"),
+    ]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter
+        for fn, name, *args in jobs:
+            attempt(name, fn, name, *args)
+    attempt("skl_hgb_reg_nan", hgb_nan, D)
+    attempt("skl_rf_reg_double", rf_double, D)
+    attempt("skl_rf_reg_double_attrs", rf_double_attrs, D)
 
-    regression("skl_linreg", LinearRegression(), "LinearRegression()")
-    regression("skl_rf_reg", RandomForestRegressor(n_estimators=20, max_depth=6, random_state=0), "RandomForestRegressor(20)", thresholds=True)
-    regression("skl_gbdt_reg", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0), "GradientBoostingRegressor(30)", thresholds=True)
-    regression("skl_et_reg", ExtraTreesRegressor(n_estimators=20, max_depth=6, random_state=0), "ExtraTreesRegressor(20)")
-    regression("skl_hgb_reg", HistGradientBoostingRegressor(max_iter=30, max_depth=4, random_state=0), "HistGradientBoostingRegressor(30)")
-    regression("skl_mlp_reg", Pipeline([("s", StandardScaler()), ("c", MLPRegressor(hidden_layer_sizes=(16,), max_iter=800, random_state=0))]), "Pipeline(StandardScaler, MLPRegressor(16))")
-    regression("skl_svr", Pipeline([("s", StandardScaler()), ("c", SVR())]), "Pipeline(StandardScaler, SVR(rbf))")
 
-    # NaN in the input, routed by the trees' missing-value tracks.
-    Xn = Xd.copy()
-    rng = np.random.default_rng(5)
-    Xn[rng.random(Xn.shape) < 0.1] = np.nan
-    hgb = HistGradientBoostingRegressor(max_iter=30, max_depth=4, random_state=0).fit(Xn, yd)
-    onx = skl(hgb, Xn)
-    Xs = sample(Xd, 300, seed=9)
+def hgb_nan(D):
+    """NaN in training and input: the trees route it (nodes_missing_value_tracks_true)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    X, y, cols = D["diabetes"]
+    Xn = X.copy()
+    Xn[np.random.default_rng(5).random(Xn.shape) < 0.1] = np.nan
+    hgb = HistGradientBoostingRegressor(max_iter=30, max_depth=4, random_state=0).fit(Xn, y)
+    onx = to_onnx(hgb, Xn[:1])
+    assert any(attrs(tree_node(onx))["nodes_missing_value_tracks_true"].ints), "no missing-value tracks"
+    Xs = with_thresholds(onx, sample(X, 300, seed=9))
     Xs[np.random.default_rng(10).random(Xs.shape) < 0.1] = np.nan
-    save_zoo("skl_hgb_reg_nan", onx, pd.DataFrame(Xs, columns=cols_d), tensor_features(onx.graph.input[0].name, cols_d),
-             conv, "HistGradientBoostingRegressor on data with NaN", "diabetes", "regression")
+    save_zoo("skl_hgb_reg_nan", onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx, cols), SKL,
+             "HistGradientBoostingRegressor(30, max_depth=4) trained on data with 10% NaN", "diabetes", "regression")
 
-    # A double model: float64 input, so skl2onnx writes the ai.onnx.ml 3
-    # *_as_tensor double attributes. It also declares a double output, which
-    # TreeEnsembleRegressor does not have (onnxruntime refuses the model), so
-    # that declaration is corrected to float.
-    rf = RandomForestRegressor(n_estimators=10, max_depth=5, random_state=0).fit(Xd.astype(np.float64), yd)
-    onx = to_onnx(rf, Xd[:1].astype(np.float64))
+
+def rf_double(D):
+    """float64 input, as skl2onnx writes it (float attributes), output type fixed."""
+    from sklearn.ensemble import RandomForestRegressor
+    X, y, cols = D["diabetes"]
+    X64 = X.astype(np.float64)
+    rf = RandomForestRegressor(n_estimators=10, max_depth=5, random_state=0).fit(X64, y)
+    onx = to_onnx(rf, X64[:1])
+    for o in onx.graph.output:  # declared double; TreeEnsembleRegressor only makes float
+        o.type.tensor_type.elem_type = TensorProto.FLOAT
+    Xs = sample(X64, 300, seed=11, dtype=np.float64)
+    save_zoo("skl_rf_reg_double", onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx, cols, "float64"),
+             SKL + " (output type corrected to float)",
+             "RandomForestRegressor(10, max_depth=5), float64 input, float attributes", "diabetes", "regression")
+
+
+def rf_double_attrs(D):
+    """float64 input with the ai.onnx.ml 3 *_as_tensor double attributes:
+    the converter's TreeEnsembleRegressor with its thresholds and leaf values
+    replaced by the fitted trees' float64 ones."""
+    from sklearn.ensemble import RandomForestRegressor
+    X, y, cols = D["diabetes"]
+    X64 = X.astype(np.float64)
+    rf = RandomForestRegressor(n_estimators=10, max_depth=5, random_state=1).fit(X64, y)
+    onx = to_onnx(rf, X64[:1])
+    node = tree_node(onx)
+    a = attrs(node)
+    trees = [e.tree_ for e in rf.estimators_]
+    values = [trees[t].threshold[i] if m != b"LEAF" else 0.0
+              for t, i, m in zip(a["nodes_treeids"].ints, a["nodes_nodeids"].ints, a["nodes_modes"].strings)]
+    weights = [trees[t].value[i, 0, 0] / len(trees) for t, i in zip(a["target_treeids"].ints, a["target_nodeids"].ints)]
+    keep = [x for x in node.attribute if x.name not in ("nodes_values", "target_weights", "nodes_hitrates")]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    node.attribute.extend([
+        helper.make_attribute("nodes_values_as_tensor", numpy_helper.from_array(np.array(values, np.float64))),
+        helper.make_attribute("target_weights_as_tensor", numpy_helper.from_array(np.array(weights, np.float64))),
+    ])
+    for o in onx.opset_import:
+        if o.domain == "ai.onnx.ml":
+            o.version = 3
     for o in onx.graph.output:
         o.type.tensor_type.elem_type = TensorProto.FLOAT
-    del onx.graph.value_info[:]
-    Xs = sample(Xd, 300, seed=11)
-    save_zoo("skl_rf_reg_double", onx, pd.DataFrame(Xs, columns=cols_d), tensor_features(onx.graph.input[0].name, cols_d, "float64"),
-             conv, "RandomForestRegressor(10), float64 input, *_as_tensor double attributes", "diabetes", "regression")
+    Xs = sample(X64, 300, seed=12, dtype=np.float64)
+    for i in range(0, len(Xs), 5):  # exactly on a double threshold
+        t = rf.estimators_[i % 10].tree_
+        k = int(np.flatnonzero(t.feature >= 0)[(i * 7) % int((t.feature >= 0).sum())])
+        Xs[i, t.feature[k]] = t.threshold[k]
+    # scikit-learn casts X to float32 before comparing, so it is no reference
+    # on double thresholds: walk the trees in float64 instead.
+    def walk(t, x):
+        i = 0
+        while t.children_left[i] != -1:
+            i = t.children_left[i] if x[t.feature[i]] <= t.threshold[i] else t.children_right[i]
+        return t.value[i, 0, 0]
 
-    return rf, Xd, yd, cols_d
+    ref = np.array([np.mean([walk(e.tree_, x) for e in rf.estimators_]) for x in Xs])
+    got = check_runs(onx, {onx.graph.input[0].name: Xs})[0].reshape(-1)
+    assert np.allclose(got, ref, rtol=1e-6, atol=1e-4), "double attributes disagree with the trees"
+    save_zoo("skl_rf_reg_double_attrs", onx, pd.DataFrame(Xs, columns=cols), tensor_features(onx, cols, "float64"),
+             SKL + " + onnx.helper rewrite (ai.onnx.ml 3 double attributes)",
+             "RandomForestRegressor(10, max_depth=5), float64 input, nodes_values_as_tensor/target_weights_as_tensor",
+             "diabetes", "regression")
 
 
-def rewrite_gte(rf_model_onnx):
-    """A forest re-encoded with GTE/GT/LT splits: same answers, other modes."""
+# ---------------------------------------------------------------- zoo: tree encodings made by hand
+
+def rewrite_modes(base):
+    """Re-encodes every BRANCH_LEQ (x <= t -> true) of a TreeEnsemble*
+    node as an equivalent BRANCH_GT, BRANCH_GTE or BRANCH_LT node."""
     m = onnx.ModelProto()
-    m.CopyFrom(rf_model_onnx)
-    node = next(n for n in m.graph.node if n.op_type.startswith("TreeEnsemble"))
-    a = {x.name: x for x in node.attribute}
+    m.CopyFrom(base)
+    a = attrs(tree_node(m))
     modes = list(a["nodes_modes"].strings)
-    yes = list(a["nodes_truenodeids"].ints)
-    no = list(a["nodes_falsenodeids"].ints)
+    yes, no = list(a["nodes_truenodeids"].ints), list(a["nodes_falsenodeids"].ints)
     vals = list(a["nodes_values"].floats)
+    miss = list(a["nodes_missing_value_tracks_true"].ints) if "nodes_missing_value_tracks_true" in a else None
     k = 0
-    for i, m_ in enumerate(modes):
-        if m_ != b"BRANCH_LEQ":
+    for i, mode in enumerate(modes):
+        if mode != b"BRANCH_LEQ":
             continue
         k += 1
+        up = float(np.nextafter(np.float32(vals[i]), np.float32(np.inf)))  # the next float32 above t
         if k % 3 == 0:  # x <= t  ==  not (x > t)
             modes[i] = b"BRANCH_GT"
             yes[i], no[i] = no[i], yes[i]
-        elif k % 3 == 1:  # x <= t == not (x >= next_up(t))
-            modes[i] = b"BRANCH_GTE"
-            vals[i] = float(np.nextafter(np.float32(vals[i]), np.float32(np.inf)))
+        elif k % 3 == 1:  # x <= t  ==  not (x >= up)
+            modes[i], vals[i] = b"BRANCH_GTE", up
             yes[i], no[i] = no[i], yes[i]
-        else:  # x <= t == x < next_up(t)
-            modes[i] = b"BRANCH_LT"
-            vals[i] = float(np.nextafter(np.float32(vals[i]), np.float32(np.inf)))
+        else:  # x <= t  ==  x < up
+            modes[i], vals[i] = b"BRANCH_LT", up
+            continue
+        if miss is not None:  # branches swapped: NaN keeps its side
+            miss[i] = 1 - miss[i]
     a["nodes_modes"].strings[:] = modes
     a["nodes_truenodeids"].ints[:] = yes
     a["nodes_falsenodeids"].ints[:] = no
     a["nodes_values"].floats[:] = vals
+    if miss is not None:
+        a["nodes_missing_value_tracks_true"].ints[:] = miss
+    assert {b"BRANCH_GT", b"BRANCH_GTE", b"BRANCH_LT"} <= set(modes)
     return m
 
 
-def to_tree_ensemble5(reg_onnx):
-    """Rewrites a TreeEnsembleRegressor (ml 1/3) as the ml-5 TreeEnsemble op."""
+def to_tree_ensemble5(base):
+    """Rewrites a TreeEnsembleRegressor (ai.onnx.ml 1/3) as the ai.onnx.ml 5
+    TreeEnsemble op: interior nodes in nodes_*, leaves in leaf_*."""
     m = onnx.ModelProto()
-    m.CopyFrom(reg_onnx)
+    m.CopyFrom(base)
     node = next(n for n in m.graph.node if n.op_type == "TreeEnsembleRegressor")
-    a = {x.name: x for x in node.attribute}
+    a = attrs(node)
     tids, nids = list(a["nodes_treeids"].ints), list(a["nodes_nodeids"].ints)
     modes = [s.decode() for s in a["nodes_modes"].strings]
     feats, vals = list(a["nodes_featureids"].ints), list(a["nodes_values"].floats)
     yes, no = list(a["nodes_truenodeids"].ints), list(a["nodes_falsenodeids"].ints)
+    miss = list(a["nodes_missing_value_tracks_true"].ints) if "nodes_missing_value_tracks_true" in a else [0] * len(tids)
+    code = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5}
+    n_targets = a["n_targets"].i
     weights = {}
-    for t, nn, w in zip(a["target_treeids"].ints, a["target_nodeids"].ints, a["target_weights"].floats):
-        weights[(t, nn)] = weights.get((t, nn), 0.0) + w
+    for t, nn, tg, w in zip(a["target_treeids"].ints, a["target_nodeids"].ints, a["target_ids"].ints,
+                            a["target_weights"].floats):
+        weights[(t, nn, tg)] = weights.get((t, nn, tg), 0.0) + w
     inner = [(t, nn) for t, nn, md in zip(tids, nids, modes) if md != "LEAF"]
-    leaves = [(t, nn) for t, nn, md in zip(tids, nids, modes) if md == "LEAF"]
     inner_ix = {k: i for i, k in enumerate(inner)}
-    leaf_ix = {k: i for i, k in enumerate(leaves)}
     pos = {(t, nn): i for i, (t, nn) in enumerate(zip(tids, nids))}
-    n_f, n_y, n_n, n_yl, n_nl, n_s = [], [], [], [], [], []
+    leaf_t, leaf_w, leaf_ix = [], [], {}
+    for t, nn, md in zip(tids, nids, modes):
+        if md == "LEAF":
+            leaf_ix[(t, nn)] = len(leaf_t)
+            for tg in range(n_targets):  # one leaf_* entry per (leaf, target); a leaf may feed several
+                if tg > 0:
+                    raise NotImplementedError("one target only")
+                leaf_t.append(tg)
+                leaf_w.append(weights.get((t, nn, tg), 0.0))
+    n_f, n_s, n_m, n_miss, n_y, n_yl, n_n, n_nl = [], [], [], [], [], [], [], []
     for (t, nn) in inner:
         i = pos[(t, nn)]
-        n_f.append(feats[i]); n_s.append(vals[i])
+        n_f.append(feats[i]); n_s.append(vals[i]); n_m.append(code[modes[i]]); n_miss.append(miss[i])
         for child, ids, leafs in ((yes[i], n_y, n_yl), (no[i], n_n, n_nl)):
             if modes[pos[(t, child)]] == "LEAF":
                 ids.append(leaf_ix[(t, child)]); leafs.append(1)
             else:
                 ids.append(inner_ix[(t, child)]); leafs.append(0)
-    roots = []
-    for t in sorted(set(tids)):
-        root = (t, 0)
-        roots.append(inner_ix[root])
-    base = list(a["base_values"].floats) if "base_values" in a else []
-    lw = [weights.get(k, 0.0) + (base[0] if base and False else 0.0) for k in leaves]
+    roots = [inner_ix[(t, 0)] for t in sorted(set(tids))]
+    assert "base_values" not in a or not any(a["base_values"].floats), "TreeEnsemble has no base_values"
     agg = a["aggregate_function"].s.decode() if "aggregate_function" in a else "SUM"
+    post = a["post_transform"].s.decode() if "post_transform" in a else "NONE"
     new = helper.make_node(
-        "TreeEnsemble", list(node.input), list(node.output), domain="ai.onnx.ml",
+        "TreeEnsemble", list(node.input), list(node.output), name="TreeEnsemble", domain="ai.onnx.ml",
         aggregate_function={"AVERAGE": 0, "SUM": 1, "MIN": 2, "MAX": 3}[agg],
-        leaf_targetids=[0] * len(leaves),
-        leaf_weights=numpy_helper.from_array(np.array(lw, dtype=np.float32)),
-        n_targets=1,
-        nodes_falseleafs=n_nl, nodes_falsenodeids=n_n, nodes_featureids=n_f,
-        nodes_modes=numpy_helper.from_array(np.zeros(len(inner), dtype=np.uint8)),
+        post_transform={"NONE": 0, "SOFTMAX": 1, "LOGISTIC": 2, "SOFTMAX_ZERO": 3, "PROBIT": 4}[post],
+        n_targets=n_targets,
+        tree_roots=roots,
+        nodes_featureids=n_f,
+        nodes_modes=numpy_helper.from_array(np.array(n_m, dtype=np.uint8)),
         nodes_splits=numpy_helper.from_array(np.array(n_s, dtype=np.float32)),
-        nodes_trueleafs=n_yl, nodes_truenodeids=n_y,
-        post_transform=0, tree_roots=roots,
+        nodes_missing_value_tracks_true=n_miss,
+        nodes_truenodeids=n_y, nodes_trueleafs=n_yl,
+        nodes_falsenodeids=n_n, nodes_falseleafs=n_nl,
+        leaf_targetids=leaf_t,
+        leaf_weights=numpy_helper.from_array(np.array(leaf_w, dtype=np.float32)),
     )
     idx = list(m.graph.node).index(node)
     m.graph.node.remove(node)
@@ -442,21 +691,25 @@ def to_tree_ensemble5(reg_onnx):
 
 
 def member_model():
-    """A hand-built ml-5 TreeEnsemble with BRANCH_MEMBER and BRANCH_LT splits."""
-    # tree 0: x0 in {1,3,5} ? (x1 < 0.5 ? 1.0 : 2.0) : 3.0 ; tree 1: x1 < 0.25 ? 10 : 20
+    """A hand-built ai.onnx.ml 5 TreeEnsemble with BRANCH_MEMBER splits on an
+    integer-valued feature (code) and BRANCH_LT / BRANCH_LEQ splits on x.
+
+    tree 0: code in {1, 3, 5} ? (x < 0.5 ? 1 : 2) : (code in {0, 8} ? 3 : 4)
+    tree 1: x <= 0.25 ? 10 : 20                  (NaN x: tree 0 true, tree 1 false)
+    """
     node = helper.make_node(
-        "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml",
+        "TreeEnsemble", ["X"], ["Y"], name="TreeEnsemble", domain="ai.onnx.ml",
         aggregate_function=1, n_targets=1, post_transform=0,
-        tree_roots=[0, 2],
-        nodes_featureids=[0, 1, 1],
-        nodes_modes=numpy_helper.from_array(np.array([6, 1, 1], dtype=np.uint8)),
-        nodes_splits=numpy_helper.from_array(np.array([0.0, 0.5, 0.25], dtype=np.float32)),
-        nodes_truenodeids=[1, 0, 3], nodes_trueleafs=[0, 1, 1],
-        nodes_falsenodeids=[2, 1, 4], nodes_falseleafs=[1, 1, 1],
-        nodes_missing_value_tracks_true=[0, 1, 0],
-        membership_values=numpy_helper.from_array(np.array([1.0, 3.0, 5.0, np.nan], dtype=np.float32)),
-        leaf_targetids=[0, 0, 0, 0, 0],
-        leaf_weights=numpy_helper.from_array(np.array([1.0, 2.0, 3.0, 10.0, 20.0], dtype=np.float32)),
+        tree_roots=[0, 3],
+        nodes_featureids=[0, 1, 0, 1],
+        nodes_modes=numpy_helper.from_array(np.array([6, 1, 6, 0], dtype=np.uint8)),
+        nodes_splits=numpy_helper.from_array(np.array([0.0, 0.5, 0.0, 0.25], dtype=np.float32)),
+        nodes_truenodeids=[1, 0, 2, 4], nodes_trueleafs=[0, 1, 1, 1],
+        nodes_falsenodeids=[2, 1, 3, 5], nodes_falseleafs=[0, 1, 1, 1],
+        nodes_missing_value_tracks_true=[0, 1, 0, 0],
+        membership_values=numpy_helper.from_array(np.array([1, 3, 5, np.nan, 0, 8], dtype=np.float32)),
+        leaf_targetids=[0] * 6,
+        leaf_weights=numpy_helper.from_array(np.array([1, 2, 3, 4, 10, 20], dtype=np.float32)),
     )
     g = helper.make_graph([node], "member", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 2])],
                           [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])])
@@ -465,74 +718,131 @@ def member_model():
     return m
 
 
-def zoo_rewritten(rf_double, Xd, yd, cols_d):
-    from sklearn.ensemble import RandomForestRegressor
-    conv = f"skl2onnx {skl2onnx.__version__} + onnx.helper rewrite"
-    rf = RandomForestRegressor(n_estimators=10, max_depth=5, random_state=1).fit(Xd, yd)
-    base = to_onnx(rf, Xd[:1])
-    Xs = with_thresholds(base, sample(Xd, 300, seed=21), every=3)
-    m = rewrite_gte(base)
-    save_zoo("rf_reg_gte", m, pd.DataFrame(Xs, columns=cols_d), tensor_features(m.graph.input[0].name, cols_d),
-             conv, "RandomForestRegressor(10) re-encoded with BRANCH_GTE/GT/LT", "diabetes", "regression")
-    m5 = to_tree_ensemble5(base)
-    save_zoo("tree5_rf_reg", m5, pd.DataFrame(Xs, columns=cols_d), tensor_features(m5.graph.input[0].name, cols_d),
-             conv, "RandomForestRegressor(10) as ai.onnx.ml 5 TreeEnsemble", "diabetes", "regression")
-    mm = member_model()
-    rng = np.random.default_rng(3)
-    Xm = np.stack([rng.integers(0, 7, 200).astype(np.float32), rng.random(200).astype(np.float32)], axis=1)
-    Xm[::9, 1] = np.nan
-    Xm[::4, 1] = np.float32(0.5)
-    save_zoo("tree5_member", mm, pd.DataFrame(Xm, columns=["code", "x"]), tensor_features("X", ["code", "x"]),
-             "onnx.helper", "hand-built TreeEnsemble with BRANCH_MEMBER and BRANCH_LT", "synthetic", "regression")
+def member_reference(X):
+    code, x = X[:, 0], X[:, 1]
+    t0 = np.where(np.isin(code, [1, 3, 5]), np.where(np.isnan(x) | (x < 0.5), 1.0, 2.0),
+                  np.where(np.isin(code, [0, 8]), 3.0, 4.0))
+    t1 = np.where(x <= 0.25, 10.0, 20.0)
+    return (t0 + t1).astype(np.float32)
 
 
-def zoo_boosters():
+def zoo_hand_made(D):
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    conv = SKL + " + onnx.helper rewrite"
+    X, y, cols = D["diabetes"]
+    rf = RandomForestRegressor(n_estimators=10, max_depth=5, random_state=1).fit(X, y)
+    base = to_onnx(rf, X[:1])
+    Xs = with_thresholds(base, sample(X, 300, seed=21), every=3)
+    want = session(base).run(None, {"X": Xs})[0]
+
+    def gte():
+        m = rewrite_modes(base)
+        assert np.array_equal(check_runs(m, {"X": Xs})[0], want), "GTE/GT/LT rewrite changed the answers"
+        save_zoo("rf_reg_gte", m, pd.DataFrame(Xs, columns=cols), tensor_features(m, cols), conv,
+                 "RandomForestRegressor(10, max_depth=5) re-encoded with BRANCH_GTE/GT/LT", "diabetes", "regression")
+
+    def gte_clf():
+        Xb, yb, cb = D["breast_cancer"]
+        clf = RandomForestClassifier(n_estimators=10, max_depth=5, random_state=2).fit(Xb, yb)
+        b = to_onnx(clf, Xb[:1], options={id(clf): {"zipmap": False}})
+        Xc = with_thresholds(b, sample(Xb, 300, seed=22), every=3)
+        m = rewrite_modes(b)
+        w, g = session(b).run(None, {"X": Xc}), check_runs(m, {"X": Xc})
+        assert all(np.array_equal(p, q) for p, q in zip(w, g)), "GTE/GT/LT rewrite changed the answers"
+        save_zoo("rf_binary_gte", m, pd.DataFrame(Xc, columns=cb), tensor_features(m, cb), conv,
+                 "RandomForestClassifier(10, max_depth=5) re-encoded with BRANCH_GTE/GT/LT, zipmap=False",
+                 "breast_cancer", "binary")
+
+    def tree5():
+        m5 = to_tree_ensemble5(base)
+        got = check_runs(m5, {"X": Xs})[0]
+        assert np.allclose(got, want, rtol=1e-6, atol=1e-4), "TreeEnsemble rewrite changed the answers"
+        assert np.allclose(got[:, 0], rf.predict(Xs), rtol=1e-5, atol=1e-3), "TreeEnsemble disagrees with sklearn"
+        save_zoo("tree5_rf_reg", m5, pd.DataFrame(Xs, columns=cols), tensor_features(m5, cols), conv,
+                 "RandomForestRegressor(10, max_depth=5) as an ai.onnx.ml 5 TreeEnsemble", "diabetes", "regression")
+
+    def member():
+        mm = member_model()
+        rng = np.random.default_rng(3)
+        Xm = np.stack([rng.integers(0, 10, 240).astype(np.float32), rng.random(240).astype(np.float32)], axis=1)
+        Xm[::4, 1] = np.float32(0.5)
+        Xm[2::8, 1] = np.float32(0.25)
+        Xm[::9, 1] = np.nan
+        assert np.array_equal(check_runs(mm, {"X": Xm})[0][:, 0], member_reference(Xm)), "BRANCH_MEMBER semantics"
+        save_zoo("tree5_member", mm, pd.DataFrame(Xm, columns=["code", "x"]), tensor_features(mm, ["code", "x"]),
+                 "onnx.helper", "hand-built TreeEnsemble: BRANCH_MEMBER on an integer code, BRANCH_LT/LEQ on x",
+                 "synthetic", "regression")
+
+    for name, fn in (("rf_reg_gte", gte), ("rf_binary_gte", gte_clf), ("tree5_rf_reg", tree5),
+                     ("tree5_member", member)):
+        attempt(name, fn)
+
+
+# ---------------------------------------------------------------- zoo: LightGBM and XGBoost
+
+def zoo_boosters(D):
     import lightgbm as lgb
     import onnxmltools
     import xgboost as xgb
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    bc = load_breast_cancer()
-    Xb, yb = bc.data.astype(np.float32), bc.target
-    wine = load_wine()
-    Xw, yw = wine.data.astype(np.float32), wine.target
-    diab = load_diabetes()
-    Xd, yd = diab.data.astype(np.float32), diab.target
     fcols = lambda k: [f"f{i}" for i in range(k)]  # noqa: E731
     conv = f"onnxmltools {onnxmltools.__version__}"
+    ds_task = {"breast_cancer": "binary", "wine": "multiclass", "diabetes": "regression"}
 
-    def lgbm(name, est, X, y, task, zipmap=False):
-        est.fit(X, y)
-        onx = onnxmltools.convert_lightgbm(est, initial_types=[("input", FloatTensorType([None, X.shape[1]]))], zipmap=zipmap, target_opset=15)
-        Xs = with_thresholds(onx, sample(X, 300, seed=len(name)))
-        save_zoo(name, onx, pd.DataFrame(Xs, columns=fcols(X.shape[1])), tensor_features("input", fcols(X.shape[1])),
-                 f"{conv} (lightgbm {lgb.__version__})", type(est).__name__, "", task)
+    def lgbm(name, est, dataset, zipmap, estimator, nan=False):
+        X, y, _ = D[dataset]
+        Xt, Xs = X, sample(X, 300, seed=sum(map(ord, name)))
+        if nan:
+            Xt = X.copy()
+            Xt[np.random.default_rng(6).random(X.shape) < 0.1] = np.nan
+        est.fit(Xt, y)
+        onx = onnxmltools.convert_lightgbm(est, initial_types=[("input", FloatTensorType([None, X.shape[1]]))],
+                                           zipmap=zipmap, target_opset=15)
+        if nan:
+            Xs[np.random.default_rng(7).random(Xs.shape) < 0.1] = np.nan
+            # (before thresholds are added: LightGBM compares with double
+            # thresholds, the export with float ones)
+            got = check_runs(onx, {"input": Xs})[0].reshape(-1)
+            assert np.allclose(got, est.predict(Xs), rtol=1e-4, atol=1e-3), "NaN routing differs from LightGBM"
+        Xs = with_thresholds(onx, Xs)
+        save_zoo(name, onx, pd.DataFrame(Xs, columns=fcols(X.shape[1])), tensor_features(onx, fcols(X.shape[1])),
+                 f"{conv} (lightgbm {lgb.__version__})", estimator, dataset, ds_task[dataset])
 
-    lgbm("lgbm_binary", lgb.LGBMClassifier(n_estimators=50, num_leaves=15, verbose=-1, random_state=0), Xb, yb, "binary", zipmap=True)
-    lgbm("lgbm_3class", lgb.LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, random_state=0), Xw, yw, "multiclass")
-    lgbm("lgbm_reg", lgb.LGBMRegressor(n_estimators=50, num_leaves=15, verbose=-1, random_state=0), Xd, yd, "regression")
+    P = dict(verbose=-1, random_state=0, n_jobs=1, deterministic=True, force_row_wise=True)
+    attempt("lgbm_binary", lgbm, "lgbm_binary", lgb.LGBMClassifier(n_estimators=50, num_leaves=15, **P),
+            "breast_cancer", True, "LGBMClassifier(50, num_leaves=15)")
+    attempt("lgbm_3class", lgbm, "lgbm_3class", lgb.LGBMClassifier(n_estimators=30, num_leaves=7, **P),
+            "wine", False, "LGBMClassifier(30, num_leaves=7), 3 classes, zipmap=False")
+    attempt("lgbm_reg", lgbm, "lgbm_reg", lgb.LGBMRegressor(n_estimators=50, num_leaves=15, **P),
+            "diabetes", True, "LGBMRegressor(50, num_leaves=15)")
+    attempt("lgbm_reg_nan", lgbm, "lgbm_reg_nan", lgb.LGBMRegressor(n_estimators=30, num_leaves=15, **P),
+            "diabetes", True, "LGBMRegressor(30, num_leaves=15) trained on data with 10% NaN", nan=True)
 
-    def xg(name, est, X, y, task):
-        est.fit(X, y)
-        onx = onnxmltools.convert_xgboost(est, initial_types=[("input", FloatTensorType([None, X.shape[1]]))], target_opset=15)
-        Xs = sample(X, 300, seed=len(name))
-        save_zoo(name, onx, pd.DataFrame(Xs, columns=fcols(X.shape[1])), tensor_features("input", fcols(X.shape[1])),
-                 f"{conv} (xgboost {xgb.__version__})", type(est).__name__, "", task)
+    def xg(name, est, dataset, estimator):
+        X, y, _ = D[dataset]
+        est.fit(X, y)  # numpy arrays: xgboost names the features f0..fN
+        onx = onnxmltools.convert_xgboost(est, initial_types=[("input", FloatTensorType([None, X.shape[1]]))],
+                                          target_opset=15)
+        Xs = with_thresholds(onx, sample(X, 300, seed=sum(map(ord, name))))
+        save_zoo(name, onx, pd.DataFrame(Xs, columns=fcols(X.shape[1])), tensor_features(onx, fcols(X.shape[1])),
+                 f"{conv} (xgboost {xgb.__version__})", estimator, dataset, ds_task[dataset])
 
-    try:
-        xg("xgb_binary", xgb.XGBClassifier(n_estimators=30, max_depth=4, random_state=0), Xb, yb, "binary")
-        xg("xgb_reg", xgb.XGBRegressor(n_estimators=30, max_depth=4, random_state=0), Xd, yd, "regression")
-    except Exception as e:  # noqa: BLE001
-        SKIPPED.append(("xgboost", repr(e)))
+    attempt("xgb_binary", xg, "xgb_binary", xgb.XGBClassifier(n_estimators=30, max_depth=4, random_state=0, n_jobs=1),
+            "breast_cancer", "XGBClassifier(30, max_depth=4)")
+    attempt("xgb_reg", xg, "xgb_reg", xgb.XGBRegressor(n_estimators=30, max_depth=4, random_state=0, n_jobs=1),
+            "diabetes", "XGBRegressor(30, max_depth=4)")
 
+
+# ---------------------------------------------------------------- zoo: a dense net
 
 def zoo_dense_net():
     """A small dense net built with onnx.helper, standing in for a PyTorch export."""
     rng = np.random.default_rng(7)
-    w1 = rng.standard_normal((8, 16)).astype(np.float32) * 0.5
-    b1 = rng.standard_normal(16).astype(np.float32) * 0.1
-    w2 = rng.standard_normal((16, 1)).astype(np.float32) * 0.5
-    b2 = rng.standard_normal(1).astype(np.float32) * 0.1
+    w1 = (rng.standard_normal((8, 16)) * 0.5).astype(np.float32)
+    b1 = (rng.standard_normal(16) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((16, 1)) * 0.5).astype(np.float32)
+    b2 = (rng.standard_normal(1) * 0.1).astype(np.float32)
     nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
              helper.make_node("Gemm", ["r", "w2", "b2"], ["z"]), helper.make_node("Sigmoid", ["z"], ["score"])]
     g = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
@@ -542,86 +852,133 @@ def zoo_dense_net():
     m.ir_version = 8
     X = rng.standard_normal((300, 8)).astype(np.float32)
     cols = [f"x{i}" for i in range(8)]
-    save_zoo("dense_net", m, pd.DataFrame(X, columns=cols), tensor_features("x", cols), "onnx.helper",
-             "Gemm-Relu-Gemm-Sigmoid (PyTorch-style export)", "synthetic", "regression")
+    save_zoo("dense_net", m, pd.DataFrame(X, columns=cols), tensor_features(m, cols), "onnx.helper",
+             "Gemm-Relu-Gemm-Sigmoid, random weights (stands in for a PyTorch export)", "synthetic", "regression")
 
 
-def zoo_column_transformer():
+# ---------------------------------------------------------------- zoo: one input per column
+
+def per_column(spec):
+    """spec: (csv column, onnx input, dtype) -> the meta 'features' dict."""
+    return {"kind": "per_column", "inputs": [{"input": i, "column": c, "dtype": t} for c, i, t in spec]}
+
+
+def initial_types(spec):
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    T = {"float32": FloatTensorType, "int64": Int64TensorType, "string": StringTensorType}
+    return [(i, T[t]([None, 1])) for _, i, t in spec]
+
+
+def zoo_column_transformers():
     from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-    from sklearn.ensemble import RandomForestClassifier
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    conv = f"skl2onnx {skl2onnx.__version__}"
-    rng = np.random.default_rng(11)
-    n = 600
-    df = pd.DataFrame({
-        "age": rng.integers(18, 80, n).astype(np.float32),
-        "income": (rng.lognormal(10, 0.5, n)).astype(np.float32),
-        "home city": rng.choice(["paris", "lyon", "nice", "lille"], n),
-        "plan": rng.choice(["basic", "plus", "pro"], n),
-    })
-    df.loc[rng.random(n) < 0.05, "income"] = np.nan
-    y = ((df["age"] > 45) ^ (df["plan"] == "pro")).astype(int).to_numpy()
-    num, cat = ["age", "income"], ["home city", "plan"]
-    pre = ColumnTransformer([
-        ("num", Pipeline([("imp", SimpleImputer(strategy="median")), ("sc", StandardScaler())]), num),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), cat),
-    ])
-    pipe = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=2000))]).fit(df, y)
-    in_names = {"age": "age", "income": "income", "home city": "home_city", "plan": "plan"}
-    types = [(in_names[c], FloatTensorType([None, 1])) for c in num] + [(in_names[c], StringTensorType([None, 1])) for c in cat]
-    X = df.rename(columns=in_names)
-    pipe_r = Pipeline([("pre", ColumnTransformer([
-        ("num", Pipeline([("imp", SimpleImputer(strategy="median")), ("sc", StandardScaler())]), ["age", "income"]),
-        ("cat", OneHotEncoder(handle_unknown="ignore"), ["home_city", "plan"]),
-    ])), ("clf", LogisticRegression(max_iter=2000))]).fit(X, y)
-    onx = to_onnx(pipe_r, initial_types=types, options={id(pipe_r): {"zipmap": False}})
-    test = df.sample(300, random_state=1, replace=True).reset_index(drop=True)
-    test.loc[::17, "home city"] = "marseille"  # never seen in training
-    feats = {"kind": "per_column", "inputs": [{"input": in_names[c], "column": c, "dtype": "float32"} for c in num]
-             + [{"input": in_names[c], "column": c, "dtype": "string"} for c in cat]}
-    save_zoo("skl_coltrans_str", onx, test, feats, conv,
-             "Pipeline(ColumnTransformer(SimpleImputer+StandardScaler, OneHotEncoder), LogisticRegression)", "synthetic", "binary")
+    def fit_export(pipe, df, spec, y):
+        """Trains on the ONNX input names (sanitized: no spaces), exports one
+        [N, 1] input per column."""
+        pipe.fit(df.rename(columns={c: i for c, i, _ in spec}), y)
+        return to_onnx(pipe, initial_types=initial_types(spec), options={id(pipe): {"zipmap": False}})
 
-    # int64 categories and a tree head
-    dfi = pd.DataFrame({"store": rng.integers(1, 6, n).astype(np.int64), "weekday": rng.integers(0, 7, n).astype(np.int64),
-                        "amount": rng.random(n).astype(np.float32)})
-    yi = ((dfi["store"] % 2 == 0) & (dfi["amount"] > 0.3)).astype(int).to_numpy()
-    pipe_i = Pipeline([("pre", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["store", "weekday"]),
-                                                  ("num", "passthrough", ["amount"])])),
-                       ("clf", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0))]).fit(dfi, yi)
-    types_i = [("store", Int64TensorType([None, 1])), ("weekday", Int64TensorType([None, 1])), ("amount", FloatTensorType([None, 1]))]
-    onx_i = to_onnx(pipe_i, initial_types=types_i, options={id(pipe_i): {"zipmap": False}})
-    test_i = dfi.sample(300, random_state=2, replace=True).reset_index(drop=True)
-    test_i.loc[::13, "store"] = 9  # unseen
-    feats_i = {"kind": "per_column", "inputs": [{"input": "store", "column": "store", "dtype": "int64"},
-                                                {"input": "weekday", "column": "weekday", "dtype": "int64"},
-                                                {"input": "amount", "column": "amount", "dtype": "float32"}]}
-    save_zoo("skl_coltrans_int", onx_i, test_i, feats_i, conv,
-             "Pipeline(ColumnTransformer(OneHotEncoder on int64, passthrough), RandomForestClassifier)", "synthetic", "binary")
+    # (a) float + string columns, two of them with spaces in their names
+    def strings():
+        rng = np.random.default_rng(11)
+        n = 600
+        df = pd.DataFrame({
+            "age": rng.integers(18, 80, n).astype(np.float32),
+            "annual income": np.round(rng.lognormal(10, 0.5, n)).astype(np.float32),
+            "home city": rng.choice(["paris", "lyon", "nice", "lille"], n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        })
+        df.loc[rng.random(n) < 0.05, "annual income"] = np.nan
+        y = ((df["age"] > 45) ^ (df["plan"] == "pro")).astype(int).to_numpy()
+        spec = [("age", "age", "float32"), ("annual income", "annual_income", "float32"),
+                ("home city", "home_city", "string"), ("plan", "plan", "string")]
+        pipe = Pipeline([("pre", ColumnTransformer([
+            ("num", Pipeline([("imp", SimpleImputer(strategy="median")), ("sc", StandardScaler())]),
+             ["age", "annual_income"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["home_city", "plan"]),
+        ])), ("clf", LogisticRegression(max_iter=2000))])
+        onx = fit_export(pipe, df, spec, y)
+        test = df.sample(300, random_state=1, replace=True).reset_index(drop=True)
+        test.loc[::17, "home city"] = "marseille"  # never seen in training
+        test.loc[5::23, "plan"] = "enterprise"
+        save_zoo("skl_coltrans_str", onx, test, per_column(spec), SKL,
+                 "Pipeline(ColumnTransformer(SimpleImputer+StandardScaler, OneHotEncoder(handle_unknown='ignore')), "
+                 "LogisticRegression), zipmap=False", "synthetic", "binary")
 
+    # (b) int64 category columns, one-hot encoded, and a tree head
+    def ints():
+        rng = np.random.default_rng(12)
+        n = 600
+        df = pd.DataFrame({"store": rng.integers(1, 6, n).astype(np.int64),
+                           "day of week": rng.integers(0, 7, n).astype(np.int64),
+                           "amount": rng.random(n).astype(np.float32)})
+        y = ((df["store"] % 2 == 0) & (df["amount"] > 0.3) | (df["day of week"] == 6)).astype(int).to_numpy()
+        spec = [("store", "store", "int64"), ("day of week", "day_of_week", "int64"), ("amount", "amount", "float32")]
+        pipe = Pipeline([("pre", ColumnTransformer([
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["store", "day_of_week"]),
+            ("num", "passthrough", ["amount"])])),
+            ("clf", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0))])
+        onx = fit_export(pipe, df, spec, y)
+        test = df.sample(300, random_state=2, replace=True).reset_index(drop=True)
+        test.loc[::13, "store"] = 9  # never seen in training
+        save_zoo("skl_coltrans_int", onx, test, per_column(spec), SKL,
+                 "Pipeline(ColumnTransformer(OneHotEncoder on int64, passthrough), RandomForestClassifier(10)), "
+                 "zipmap=False", "synthetic", "binary")
+
+    # (c) OrdinalEncoder on strings: skl2onnx writes ai.onnx.ml LabelEncoder
+    def ordinal():
+        rng = np.random.default_rng(13)
+        n = 600
+        df = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], n),
+                           "size band": rng.choice(["S", "M", "L", "XL"], n),
+                           "weight": rng.gamma(2.0, 3.0, n).astype(np.float32)})
+        y = ((df["colour"] == "red") & (df["size band"] != "S") | (df["weight"] > 9)).astype(int).to_numpy()
+        spec = [("colour", "colour", "string"), ("size band", "size_band", "string"), ("weight", "weight", "float32")]
+        pipe = Pipeline([("pre", ColumnTransformer([
+            ("ord", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["colour", "size_band"]),
+            ("num", "passthrough", ["weight"])])),
+            ("clf", GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0))])
+        onx = fit_export(pipe, df, spec, y)
+        test = df.sample(300, random_state=3, replace=True).reset_index(drop=True)
+        test.loc[::11, "colour"] = "purple"  # never seen: encoded -1
+        save_zoo("skl_ordinal_gbdt", onx, test, per_column(spec), SKL,
+                 "Pipeline(ColumnTransformer(OrdinalEncoder(unknown=-1), passthrough), GradientBoostingClassifier(20)), "
+                 "zipmap=False", "synthetic", "binary")
+
+    attempt("skl_coltrans_str", strings)
+    attempt("skl_coltrans_int", ints)
+    attempt("skl_ordinal_gbdt", ordinal)
+
+
+# ---------------------------------------------------------------- main
 
 def main():
-    print(f"scikit-learn {sklearn.__version__}, skl2onnx {skl2onnx.__version__}, onnxruntime {ort.__version__}")
+    print(f"scikit-learn {sklearn.__version__}, {SKL}, onnx {onnx.__version__}, onnxruntime {ort.__version__}")
     demo()
     ZOO.mkdir(parents=True, exist_ok=True)
-    rf, Xd, yd, cols_d = zoo_sklearn()
-    zoo_rewritten(rf, Xd, yd, cols_d)
-    zoo_boosters()
-    zoo_dense_net()
-    try:
-        zoo_column_transformer()
-    except Exception as e:  # noqa: BLE001
-        SKIPPED.append(("column transformer", repr(e)))
-    names = sorted(p.name for p in ZOO.iterdir() if (p / "meta.json").exists())
-    (ZOO / "manifest.json").write_text(json.dumps(names, indent=2) + "\n")
+    D = datasets()
+    print("zoo:")
+    zoo_sklearn(D)
+    zoo_hand_made(D)
+    zoo_boosters(D)
+    attempt("dense_net", zoo_dense_net)
+    zoo_column_transformers()
+    skipped = {name for name, _ in SKIPPED}
+    for p in sorted(ZOO.iterdir()):  # directories of models this script no longer makes
+        if p.is_dir() and p.name not in MADE and p.name not in skipped:
+            shutil.rmtree(p)
+            print(f"  removed stale {p.name}")
+    (ZOO / "manifest.json").write_text(json.dumps(sorted(MADE), indent=2) + "\n")
+    print(f"{len(MADE)} zoo models")
     for name, why in SKIPPED:
         print(f"skipped {name}: {why}", file=sys.stderr)
+    return 1 if SKIPPED else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
