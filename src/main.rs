@@ -3,6 +3,13 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: chunks of a few megabytes
+/// allocated and freed on several threads made glibc's arenas keep memory,
+/// so the peak grew with the number of chunks; mimalloc returns it (and is
+/// what polars recommends).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use batchscore::error::{Kind, kind_of};
 use batchscore::{app, cli, logging};
 
