@@ -127,6 +127,15 @@ where
 /// one error line can say what went wrong.
 pub static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
+/// The text a panic carried, when it carried any.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown failure".into())
+}
+
 /// Runs `f`, turning a panic inside it into a tagged error. Used around
 /// third-party readers: polars can panic on a corrupt file's metadata, and
 /// that is bad input, not a crash.
@@ -138,11 +147,7 @@ pub fn catch_panic<T>(
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown failure".into());
+            let msg = panic_message(&*payload);
             Err(failure(
                 kind,
                 format!("{}: the reader failed ({msg}); is the file corrupt or truncated?", what()),

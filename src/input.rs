@@ -288,11 +288,7 @@ impl ChunkReader {
                 }
                 });
                 if let Err(payload) = std::panic::catch_unwind(read) {
-                    let msg = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown failure".into());
+                    let msg = crate::error::panic_message(&*payload);
                     let _ = panic_tx.send(Err(polars_err!(ComputeError: "the reader failed ({msg}); is the file corrupt or truncated?")));
                 }
             })
