@@ -45,10 +45,58 @@ pub struct Finalizer {
     /// binary label is "score > 0.5" and the scores [1 - p, p]; otherwise
     /// (boosting margins) "score > 0" and [-s, s] through the transform.
     weights_all_positive: bool,
+    /// The shape most models have, finalized a column at a time instead of
+    /// row by row (for small forests the per-row path costs as much as the walk).
+    column: Column,
+}
+
+/// Models whose rows all finalize the same way, as a loop over the column
+/// of sums. Both give exactly what `classify` / `regress` give row by row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Column {
+    No,
+    /// A regressor with one target: `sum / trees + base` (AVERAGE) or
+    /// `sum + base`, then the transform.
+    Regress {
+        trees: Option<f64>,
+        base: f64,
+        used: bool,
+    },
+    /// A two-class classifier with one score per row (what converters emit).
+    Binary {
+        base: f64,
+    },
 }
 
 impl Finalizer {
-    pub fn new(forest: &Forest, _classes: Option<usize>) -> Finalizer {
+    pub fn new(forest: &Forest, classes: Option<usize>) -> Finalizer {
+        let sum_like = matches!(forest.aggregate, Aggregate::Sum | Aggregate::Average);
+        let used = |k: usize| forest.nodes.iter().any(|n| n.weights.iter().any(|(t, _)| *t == k));
+        let base0 = forest.base_values.first().copied().unwrap_or(0.0);
+        let column = match classes {
+            _ if !sum_like => Column::No,
+            Some(2) if forest.n_targets == 2 && !used(1) => {
+                match forest.base_values.len() <= 1 && forest.post != PostTransform::Probit {
+                    true => Column::Binary { base: base0 },
+                    false => Column::No,
+                }
+            }
+            _ if forest.n_targets != 1 => Column::No,
+            None if matches!(
+                forest.post,
+                PostTransform::None | PostTransform::Logistic | PostTransform::Probit
+            ) =>
+            {
+                let n = forest.roots.len();
+                let trees = (forest.aggregate == Aggregate::Average && n > 0).then_some(n as f64);
+                Column::Regress { trees, base: base0, used: used(0) }
+            }
+            // Two labels with scores for the first only: onnxruntime's one-score case.
+            Some(2) if forest.base_values.len() <= 1 && forest.post != PostTransform::Probit => {
+                Column::Binary { base: base0 }
+            }
+            _ => Column::No,
+        };
         Finalizer {
             n_targets: forest.n_targets,
             n_trees: forest.roots.len(),
@@ -56,7 +104,48 @@ impl Finalizer {
             post: forest.post,
             base: forest.base_values.clone(),
             weights_all_positive: forest.nodes.iter().flat_map(|n| n.weights.iter()).all(|(_, w)| *w >= 0.0),
+            column,
         }
+    }
+
+    /// Whether `regress_column` or `binary_column` applies.
+    pub fn by_column(&self) -> bool {
+        self.column != Column::No
+    }
+
+    /// A one-target regressor's outputs for a column of sums, or `None`
+    /// when the model needs the per-row path.
+    pub fn regress_column(&self, sums: &[f64]) -> Option<Vec<f64>> {
+        let Column::Regress { trees, base, used } = self.column else { return None };
+        let mut out: Vec<f64> = match (used, trees) {
+            (false, _) => vec![base; sums.len()],
+            (true, Some(n)) => sums.iter().map(|&v| v / n + base).collect(),
+            (true, None) => sums.iter().map(|&v| v + base).collect(),
+        };
+        transform(self.post, &mut out);
+        Some(out)
+    }
+
+    /// A binary classifier's probabilities (two per row) and winning class
+    /// indices for a column of sums, or `None` when the model needs the per-row path.
+    pub fn binary_column(&self, sums: &[f64]) -> Option<(Vec<f32>, Vec<usize>)> {
+        let Column::Binary { base } = self.column else { return None };
+        let mut probs = Vec::with_capacity(sums.len() * 2);
+        let mut winners = Vec::with_capacity(sums.len());
+        let logistic_margin = !self.weights_all_positive && self.post == PostTransform::Logistic;
+        for &s in sums {
+            let v = s + base;
+            let (winner, pair) = if self.weights_all_positive {
+                (v > 0.5, [1.0 - v, v])
+            } else if logistic_margin {
+                (v > 0.0, [logistic(-v), logistic(v)])
+            } else {
+                (v > 0.0, [-v, v])
+            };
+            winners.push(usize::from(winner));
+            probs.extend(pair.map(|p| p as f32));
+        }
+        Some((probs, winners))
     }
 
     /// A classifier row: writes the class scores, returns the winning class index.
@@ -233,5 +322,76 @@ mod tests {
         let mut s = [0.0, 1.0, 1.0];
         transform(PostTransform::Softmax, &mut s);
         assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-12 && s[0] > 0.0);
+    }
+
+    fn forest(
+        targets: usize,
+        used: &[usize],
+        weight: f64,
+        aggregate: Aggregate,
+        post: PostTransform,
+        base: Vec<f64>,
+    ) -> Forest {
+        let leaf = super::super::NodeSpec {
+            weights: used.iter().map(|&t| (t, weight)).collect(),
+            ..super::super::NodeSpec::leaf()
+        };
+        Forest {
+            nodes: vec![leaf.clone(), leaf],
+            roots: vec![0, 1],
+            n_targets: targets,
+            aggregate,
+            post,
+            base_values: base,
+        }
+    }
+
+    /// The column paths give exactly what the row-by-row path gives.
+    #[test]
+    fn column_finalizers_match_the_row_path() {
+        let sums: Vec<f64> = (0..41).map(|i| (f64::from(i) - 20.0) / 16.0).collect();
+        let posts =
+            [PostTransform::None, PostTransform::Logistic, PostTransform::Probit, PostTransform::Softmax];
+        let mut binaries = 0;
+        for post in posts {
+            for base in [vec![], vec![0.25], vec![0.25, -0.5]] {
+                for (targets, used) in [(1, vec![0]), (2, vec![0]), (2, vec![0, 1]), (1, vec![])] {
+                    for weight in [0.5, -0.5] {
+                        for agg in [Aggregate::Sum, Aggregate::Average, Aggregate::Max] {
+                            let f = forest(targets, &used, weight, agg, post, base.clone());
+                            if base.len() > targets {
+                                continue;
+                            }
+                            let has: Vec<bool> = (0..targets).map(|t| used.contains(&t)).collect();
+                            let fin = Finalizer::new(&f, Some(2));
+                            if let Some((probs, winners)) = fin.binary_column(&sums) {
+                                binaries += 1;
+                                for (r, &v) in sums.iter().enumerate() {
+                                    let mut row = vec![0.0; targets];
+                                    row[0] = v;
+                                    let mut out = [0.0; 2];
+                                    let w = fin.classify(&row, &has, &mut out);
+                                    assert_eq!(w, winners[r], "{post:?} {base:?} {targets} {used:?} row {r}");
+                                    assert_eq!(out.map(|p| p as f32), [probs[2 * r], probs[2 * r + 1]]);
+                                }
+                            }
+                            let fin = Finalizer::new(&f, None);
+                            if let Some(values) = fin.regress_column(&sums) {
+                                for (r, &v) in sums.iter().enumerate() {
+                                    let mut out = [0.0];
+                                    fin.regress(&[v], &has, &mut out);
+                                    assert_eq!(
+                                        out[0].to_bits(),
+                                        values[r].to_bits(),
+                                        "{post:?} {agg:?} row {r}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(binaries > 10, "the binary column path ran {binaries} times");
     }
 }

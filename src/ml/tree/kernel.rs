@@ -10,8 +10,12 @@
 //! followed by its leaves, which point to themselves: once a row reaches a
 //! leaf, more steps leave it there. That lets eight rows walk a tree in
 //! lock-step with no per-row branch, eight independent load chains the CPU
-//! overlaps, until all eight sit on leaves. Rows go through the trees in
-//! blocks, so a block's rows share each tree while it is in cache.
+//! overlaps, until all eight sit on leaves (asked first at the tree's
+//! shallowest leaf depth). Rows go through the trees in blocks, so a
+//! block's rows share each tree while it is in cache; a block without NaN
+//! skips the missing-value test. The walk reads nodes and features without
+//! bounds checks, on indices `compile` and `sums` have validated: the one
+//! place this crate uses `unsafe`.
 
 use std::fmt::Debug;
 
@@ -87,10 +91,14 @@ pub struct Trees<T> {
     roots: Vec<u32>,
     /// Per tree: the index of its first leaf; nodes from there to the next tree are leaves.
     leaf_base: Vec<u32>,
+    /// Per tree: the depth of its shallowest leaf; no row can reach a leaf in fewer steps.
+    min_depth: Vec<u32>,
     /// Per node: its leaf number (meaningful for leaves only).
     node_leaf: Vec<u32>,
     /// `Some`: every leaf has exactly one weight; `leaf_value[l]` goes to `leaf_target[l]`.
     single: bool,
+    /// Every leaf has one weight, all for this target (one-score models: regression, binary).
+    only_target: Option<u32>,
     leaf_value: Vec<T>,
     leaf_target: Vec<u32>,
     /// Otherwise leaf l's weights are `weights[leaf_start[l]..leaf_start[l + 1]]`.
@@ -123,6 +131,12 @@ impl Sums {
         self.sum.iter_mut().for_each(|v| *v = f64::from(*v as f32));
     }
 
+    /// Target `t`'s sums, one per row (SUM/AVERAGE models).
+    pub fn column(&self, t: usize) -> Option<Vec<f64>> {
+        (t < self.targets && !self.has_per_row)
+            .then(|| self.sum.iter().skip(t).step_by(self.targets).copied().collect())
+    }
+
     pub fn row(&self, r: usize) -> &[f64] {
         &self.sum[r * self.targets..(r + 1) * self.targets]
     }
@@ -138,8 +152,10 @@ impl<T: Float> Trees<T> {
             nodes: vec![],
             roots: vec![],
             leaf_base: vec![],
+            min_depth: vec![],
             node_leaf: vec![],
             single: forest.nodes.iter().filter(|n| n.mode == Mode::Leaf).all(|n| n.weights.len() == 1),
+            only_target: None,
             leaf_value: vec![],
             leaf_target: vec![],
             leaf_start: vec![0],
@@ -160,15 +176,20 @@ impl<T: Float> Trees<T> {
         for &root in &forest.roots {
             t.lay_out(forest, root)?;
         }
+        t.check_layout()?;
+        if t.single && t.leaf_target.windows(2).all(|w| w[0] == w[1]) {
+            t.only_target = Some(t.leaf_target.first().copied().unwrap_or(0));
+        }
         Ok(t)
     }
 
     /// Appends one tree: interior nodes depth-first, then its leaves.
     fn lay_out(&mut self, forest: &Forest, root: usize) -> TractResult<()> {
         let (mut interior, mut leaves) = (Vec::new(), Vec::new());
-        let mut stack = vec![root];
+        let mut stack = vec![(root, 0u32)];
         let mut visits = 0usize;
-        while let Some(i) = stack.pop() {
+        let mut min_depth = u32::MAX;
+        while let Some((i, depth)) = stack.pop() {
             visits += 1;
             // More visits than nodes: a cycle in a malformed model.
             if visits > 2 * forest.nodes.len() + 1 {
@@ -177,10 +198,11 @@ impl<T: Float> Trees<T> {
             let spec = forest.nodes.get(i).with_context(|| format!("node {i} does not exist"))?;
             if spec.mode == Mode::Leaf {
                 leaves.push(i);
+                min_depth = min_depth.min(depth);
             } else {
                 interior.push(i);
-                stack.push(spec.no);
-                stack.push(spec.yes);
+                stack.push((spec.no, depth + 1));
+                stack.push((spec.yes, depth + 1));
             }
         }
         let base = self.nodes.len();
@@ -191,6 +213,7 @@ impl<T: Float> Trees<T> {
         let first_leaf = (base + interior.len()) as u32;
         self.roots.push(index[&root]);
         self.leaf_base.push(first_leaf);
+        self.min_depth.push(min_depth);
         for &i in &interior {
             let spec = &forest.nodes[i];
             if spec.feature >= FEATURE as usize {
@@ -254,6 +277,23 @@ impl<T: Float> Trees<T> {
         Ok(())
     }
 
+    /// What `walk_group`'s unchecked reads rely on.
+    fn check_layout(&self) -> TractResult<()> {
+        let n = self.nodes.len() as u32;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.yes >= n || node.no >= n {
+                bail!("node {i} points outside the tree");
+            }
+            if (node.feature & FEATURE) as usize >= self.n_features.max(1) {
+                bail!("node {i} reads feature {} of {}", node.feature & FEATURE, self.n_features);
+            }
+        }
+        if self.roots.iter().any(|&r| r >= n) {
+            bail!("a tree root lies outside the trees");
+        }
+        Ok(())
+    }
+
     pub fn sums(&self, x: &[T], rows: usize, width: usize) -> TractResult<Sums> {
         if width < self.n_features {
             bail!("the trees read feature {} but the input has {width} columns", self.n_features - 1);
@@ -271,14 +311,14 @@ impl<T: Float> Trees<T> {
             let end = (start + BLOCK).min(rows);
             let xs = &x[start * width..end * width];
             let acc = &mut acc[start * k..end * k];
-            match (self.any_special, self.any_nan_yes) {
-                (false, false) => {
-                    self.block::<false, false>(xs, width, acc, has_block(&mut has, start, end, k))
-                }
-                (false, true) => {
-                    self.block::<false, true>(xs, width, acc, has_block(&mut has, start, end, k))
-                }
-                (true, _) => self.block::<true, true>(xs, width, acc, has_block(&mut has, start, end, k)),
+            // A node's NaN bit matters only for NaN values: a block without
+            // any (most blocks, in most data) takes the shorter step.
+            let nan = self.any_nan_yes && xs.iter().fold(false, |any, v| any | v.is_nan());
+            let has = has_block(&mut has, start, end, k);
+            match (self.any_special, nan) {
+                (false, false) => self.block::<false, false>(xs, end - start, width, acc, has),
+                (false, true) => self.block::<false, true>(xs, end - start, width, acc, has),
+                (true, _) => self.block::<true, true>(xs, end - start, width, acc, has),
             }
         }
         let sum = acc;
@@ -292,38 +332,28 @@ impl<T: Float> Trees<T> {
     fn block<const SPEC: bool, const NAN: bool>(
         &self,
         xs: &[T],
+        rows: usize,
         width: usize,
         acc: &mut [f64],
         mut has: Option<&mut [bool]>,
     ) {
         let k = self.n_targets;
-        let rows: Vec<&[T]> = xs.chunks_exact(width).collect();
-        let fast = self.single && has.is_none();
-        // One target (regression, binary): every weight goes to column 0.
-        let one_target = fast && k == 1;
-        for (&root, &leaf_base) in self.roots.iter().zip(&self.leaf_base) {
+        // The common case, every weight to one column (regression, binary).
+        let one_target = self.only_target.filter(|_| has.is_none()).map(|t| t as usize);
+        for ((&root, &leaf_base), &min_depth) in self.roots.iter().zip(&self.leaf_base).zip(&self.min_depth) {
             let mut r = 0;
-            if !SPEC && one_target && rows.len() >= GROUP {
-                self.walk_lanes::<NAN>(root, leaf_base, &rows, acc);
-                continue;
-            }
-            if !SPEC {
-                while r + GROUP <= rows.len() {
-                    let group: [&[T]; GROUP] = std::array::from_fn(|g| rows[r + g]);
-                    let leaves = self.walk_group::<NAN>(root, leaf_base, &group);
-                    if one_target {
+            // (A zero-width input has no feature a leaf's step could read.)
+            if !SPEC && width > 0 {
+                while r + GROUP <= rows {
+                    let leaves = self.walk_group::<NAN>(root, leaf_base, min_depth, xs, width, r);
+                    if let Some(t) = one_target {
                         for (g, &node) in leaves.iter().enumerate() {
-                            acc[r + g] += self.nodes[node as usize].threshold.to_f64();
+                            acc[(r + g) * k + t] += self.nodes[node as usize].threshold.to_f64();
                         }
-                        r += GROUP;
-                        continue;
-                    }
-                    for (g, &node) in leaves.iter().enumerate() {
-                        let leaf = self.node_leaf[node as usize] as usize;
-                        let out = &mut acc[(r + g) * k..(r + g + 1) * k];
-                        if fast {
-                            out[self.leaf_target[leaf] as usize] += self.leaf_value[leaf].to_f64();
-                        } else {
+                    } else {
+                        for (g, &node) in leaves.iter().enumerate() {
+                            let leaf = self.node_leaf[node as usize] as usize;
+                            let out = &mut acc[(r + g) * k..(r + g + 1) * k];
                             let has = has.as_deref_mut().map(|h| &mut h[(r + g) * k..(r + g + 1) * k]);
                             self.add_leaf(leaf, out, has);
                         }
@@ -331,7 +361,8 @@ impl<T: Float> Trees<T> {
                     r += GROUP;
                 }
             }
-            for (r, row) in rows.iter().enumerate().skip(r) {
+            for r in r..rows {
+                let row = &xs[r * width..(r + 1) * width];
                 let node = self.walk::<SPEC, NAN>(root, leaf_base, row);
                 let leaf = self.node_leaf[node as usize] as usize;
                 let out = &mut acc[r * k..(r + 1) * k];
@@ -354,50 +385,58 @@ impl<T: Float> Trees<T> {
         if go { n.yes } else { n.no }
     }
 
-    /// All `rows` down one tree, GROUP at a time, each lane taking the next
-    /// row as soon as its row reaches a leaf (no lane waits for the deepest
-    /// path of its group); adds each leaf's weight to the row's sum.
-    fn walk_lanes<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]], acc: &mut [f64]) {
-        const IDLE: usize = usize::MAX;
-        let n = rows.len();
-        let mut lane_row: [usize; GROUP] = std::array::from_fn(|g| g);
-        let mut idx = [root; GROUP];
-        let mut next = GROUP;
-        let mut live = GROUP;
-        while live > 0 {
-            for g in 0..GROUP {
-                let row = lane_row[g];
-                if row == IDLE {
-                    continue;
-                }
-                let i = idx[g];
-                if i >= leaf_base {
-                    acc[row] += self.nodes[i as usize].threshold.to_f64();
-                    if next < n {
-                        lane_row[g] = next;
-                        idx[g] = root;
-                        next += 1;
-                    } else {
-                        lane_row[g] = IDLE;
-                        live -= 1;
-                    }
-                    continue;
-                }
-                idx[g] = self.step::<NAN>(i, rows[row]);
-            }
-        }
-    }
-
-    /// GROUP rows down one tree in lock-step; returns their leaf nodes.
+    /// Rows `first..first + GROUP` down one tree in lock-step, with no
+    /// per-row branch: leaves step to themselves, so lanes that arrive
+    /// early idle in place and only "all on leaves?" is asked, first after
+    /// the tree's shallowest leaf depth (a depth-limited tree, as boosting
+    /// makes them, then needs one question), then every STRIDE steps.
+    /// Returns their leaf nodes.
+    ///
+    /// This is the loop every tree model spends its time in, so it reads
+    /// nodes and features without bounds checks. What makes that sound is
+    /// checked before we get here: `compile` (via `check_layout`) proved
+    /// every child index is a node and every node's feature is below
+    /// `n_features`; `sums` proved `width >= n_features` and that `xs`
+    /// holds whole rows; the caller passes `first + GROUP <= rows`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    fn walk_group<const NAN: bool>(&self, root: u32, leaf_base: u32, rows: &[&[T]; GROUP]) -> [u32; GROUP] {
+    fn walk_group<const NAN: bool>(
+        &self,
+        root: u32,
+        leaf_base: u32,
+        min_depth: u32,
+        xs: &[T],
+        width: usize,
+        first: usize,
+    ) -> [u32; GROUP] {
+        const STRIDE: u32 = 2;
+        debug_assert!((first + GROUP) * width <= xs.len());
+        let nodes = self.nodes.as_ptr();
+        let x = xs.as_ptr();
+        let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
         let mut idx = [root; GROUP];
-        while idx.iter().any(|&i| i < leaf_base) {
-            for g in 0..GROUP {
-                idx[g] = self.step::<NAN>(idx[g], rows[g]);
+        let mut steps = min_depth;
+        loop {
+            for _ in 0..steps {
+                for g in 0..GROUP {
+                    // SAFETY: see above; idx[g] is a root or a child index,
+                    // off[g] + feature < (first + GROUP) * width <= xs.len().
+                    let (n, v) = unsafe {
+                        let n = &*nodes.add(idx[g] as usize);
+                        (n, *x.add(off[g] + (n.feature & FEATURE) as usize))
+                    };
+                    let mut go = v <= n.threshold;
+                    if NAN {
+                        go |= v.is_nan() & (n.feature & NAN_YES != 0);
+                    }
+                    idx[g] = if go { n.yes } else { n.no };
+                }
             }
+            if idx.iter().all(|&i| i >= leaf_base) {
+                return idx;
+            }
+            steps = STRIDE;
         }
-        idx
     }
 
     #[inline(always)]
@@ -531,5 +570,165 @@ mod tests {
         assert_eq!(eval(&t, &[f32::next_down(1.0), 1.0]), [10.0, 20.0]);
         let t = stump(Mode::Gte, false);
         assert_eq!(eval(&t, &[f32::next_down(1.0), 1.0, f32::INFINITY]), [20.0, 10.0, 10.0]);
+    }
+
+    /// A small deterministic generator, so the random forests below are the same every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// A forest of unbalanced trees over `features` features, ordered splits
+    /// of every kind, some with missing-value tracks; leaves give `targets`
+    /// weights when `multi`, else one weight to target `only`.
+    fn random_forest(
+        rng: &mut Rng,
+        trees: usize,
+        features: usize,
+        targets: usize,
+        multi: bool,
+        only: usize,
+    ) -> Forest {
+        let mut nodes = Vec::new();
+        let mut roots = Vec::new();
+        for _ in 0..trees {
+            roots.push(nodes.len());
+            grow(rng, &mut nodes, 0, features, targets, multi, only);
+        }
+        Forest {
+            nodes,
+            roots,
+            n_targets: targets,
+            aggregate: Aggregate::Sum,
+            post: PostTransform::None,
+            base_values: vec![],
+        }
+    }
+
+    fn grow(
+        rng: &mut Rng,
+        nodes: &mut Vec<NodeSpec>,
+        depth: usize,
+        features: usize,
+        targets: usize,
+        multi: bool,
+        only: usize,
+    ) -> usize {
+        let at = nodes.len();
+        // Leaves at very different depths, as real forests have them.
+        if depth >= 9 || (depth >= 1 && rng.below(4) == 0) {
+            let weights = if multi {
+                (0..targets).map(|t| (t, rng.unit() - 0.3)).collect()
+            } else {
+                vec![(only, rng.unit() - 0.3)]
+            };
+            nodes.push(NodeSpec { weights, ..NodeSpec::leaf() });
+            return at;
+        }
+        let mode = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt][rng.below(4)];
+        // Thresholds on a grid, so rows land exactly on them too.
+        let value = rng.below(8) as f64 / 8.0;
+        nodes.push(split(mode, rng.below(features as u64), value, 0, 0, rng.below(3) == 0));
+        let yes = grow(rng, nodes, depth + 1, features, targets, multi, only);
+        let no = grow(rng, nodes, depth + 1, features, targets, multi, only);
+        nodes[at].yes = yes;
+        nodes[at].no = no;
+        at
+    }
+
+    /// The ONNX semantics, one node at a time, straight from the spec.
+    fn reference(forest: &Forest, row: &[f32]) -> Vec<f64> {
+        let mut out = vec![0f64; forest.n_targets];
+        for &root in &forest.roots {
+            let mut i = root;
+            while forest.nodes[i].mode != Mode::Leaf {
+                let n = &forest.nodes[i];
+                let (x, t) = (row[n.feature], n.value as f32);
+                let go = if x.is_nan() {
+                    n.missing_true
+                } else {
+                    match n.mode {
+                        Mode::Leq => x <= t,
+                        Mode::Lt => x < t,
+                        Mode::Gte => x >= t,
+                        Mode::Gt => x > t,
+                        _ => unreachable!(),
+                    }
+                };
+                i = if go { n.yes } else { n.no };
+            }
+            for &(k, w) in &forest.nodes[i].weights {
+                out[k] += f64::from(w as f32);
+            }
+        }
+        out
+    }
+
+    /// Rows on the threshold grid and between, with NaN in one block only
+    /// (rows 130..140), so both the NaN-free and the NaN step run.
+    fn random_rows(rng: &mut Rng, rows: usize, features: usize) -> Vec<f32> {
+        (0..rows * features)
+            .map(|i| {
+                let r = i / features;
+                if (130..140).contains(&r) && rng.below(3) == 0 {
+                    f32::NAN
+                } else if rng.below(2) == 0 {
+                    rng.below(9) as f32 / 8.0
+                } else {
+                    rng.unit() as f32
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grouped_walk_matches_the_spec_on_random_forests() {
+        let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+        let features = 5;
+        // 301 rows: whole groups, a partial group, a partial block.
+        let rows = 301;
+        for (targets, multi, only) in [(1, false, 0), (2, false, 0), (3, false, 2), (3, true, 0)] {
+            let forest = random_forest(&mut rng, 12, features, targets, multi, only);
+            let x = random_rows(&mut rng, rows, features);
+            let trees = Trees::<f32>::compile(&forest).unwrap();
+            assert_eq!(trees.only_target.is_some(), !multi);
+            let sums = trees.sums(&x, rows, features).unwrap();
+            for r in 0..rows {
+                let want = reference(&forest, &x[r * features..(r + 1) * features]);
+                for (k, (got, want)) in sums.row(r).iter().zip(&want).enumerate() {
+                    assert!(
+                        (got - want).abs() < 1e-9,
+                        "targets {targets} multi {multi}: row {r} target {k}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_node_pointing_outside_the_trees_is_refused() {
+        let mut root = split(Mode::Leq, 0, 1.0, 1, 2, false);
+        root.no = 7;
+        let forest = Forest {
+            nodes: vec![root, leaf(1.0), leaf(2.0)],
+            roots: vec![0],
+            n_targets: 1,
+            aggregate: Aggregate::Sum,
+            post: PostTransform::None,
+            base_values: vec![],
+        };
+        assert!(Trees::<f32>::compile(&forest).is_err());
     }
 }

@@ -223,13 +223,21 @@ impl Kernel for TreeOp {
             sums.round_to_f32();
         }
         let cols = self.n_columns();
-        let mut values = vec![0f64; rows * cols];
+        let f64_out = self.value_type(x.datum_type()) == f64::datum_type();
+        let column = if self.finalizer.by_column() { sums.column(0) } else { None };
         match &self.role {
             Role::Classifier(labels) => {
-                let mut winners = Vec::with_capacity(rows);
-                for (r, out) in values.chunks_mut(cols.max(1)).enumerate().take(rows) {
-                    winners.push(self.finalizer.classify(sums.row(r), sums.has_row(r), out));
-                }
+                let (probs, winners) = match column.and_then(|c| self.finalizer.binary_column(&c)) {
+                    Some(column) => column,
+                    None => {
+                        let mut values = vec![0f64; rows * cols];
+                        let mut winners = Vec::with_capacity(rows);
+                        for (r, out) in values.chunks_mut(cols.max(1)).enumerate().take(rows) {
+                            winners.push(self.finalizer.classify(sums.row(r), sums.has_row(r), out));
+                        }
+                        (values.into_iter().map(|v| v as f32).collect(), winners)
+                    }
+                };
                 let labels = match labels {
                     ClassLabels::Int(v) => {
                         tract_ndarray::Array1::from_iter(winners.iter().map(|&w| v[w])).into_tensor()
@@ -238,15 +246,21 @@ impl Kernel for TreeOp {
                         tract_ndarray::Array1::from_iter(winners.iter().map(|&w| v[w].clone())).into_tensor()
                     }
                 };
-                let probs: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
                 let probs = tract_ndarray::Array2::from_shape_vec((rows, cols), probs)?.into_tensor();
                 Ok(tvec!(labels.into_tvalue(), probs.into_tvalue()))
             }
             Role::Regressor | Role::Ensemble => {
-                for (r, out) in values.chunks_mut(cols.max(1)).enumerate().take(rows) {
-                    self.finalizer.regress(sums.row(r), sums.has_row(r), out);
-                }
-                let t = if self.value_type(x.datum_type()) == f64::datum_type() {
+                let values = match column.and_then(|c| self.finalizer.regress_column(&c)) {
+                    Some(values) => values,
+                    None => {
+                        let mut values = vec![0f64; rows * cols];
+                        for (r, out) in values.chunks_mut(cols.max(1)).enumerate().take(rows) {
+                            self.finalizer.regress(sums.row(r), sums.has_row(r), out);
+                        }
+                        values
+                    }
+                };
+                let t = if f64_out {
                     tract_ndarray::Array2::from_shape_vec((rows, cols), values)?.into_tensor()
                 } else {
                     let v: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
