@@ -104,6 +104,7 @@ pub struct Trees<T> {
     /// Otherwise leaf l's weights are `weights[leaf_start[l]..leaf_start[l + 1]]`.
     leaf_start: Vec<u32>,
     weights: Vec<(u32, T)>,
+    /// The equality and membership splits, by node.
     special: Vec<(u32, Special<T>)>,
     any_nan_yes: bool,
     any_special: bool,
@@ -343,9 +344,9 @@ impl<T: Float> Trees<T> {
         for ((&root, &leaf_base), &min_depth) in self.roots.iter().zip(&self.leaf_base).zip(&self.min_depth) {
             let mut r = 0;
             // (A zero-width input has no feature a leaf's step could read.)
-            if !SPEC && width > 0 {
+            if width > 0 {
                 while r + GROUP <= rows {
-                    let leaves = self.walk_group::<NAN>(root, leaf_base, min_depth, xs, width, r);
+                    let leaves = self.walk_group::<SPEC, NAN>(root, leaf_base, min_depth, xs, width, r);
                     if let Some(t) = one_target {
                         for (g, &node) in leaves.iter().enumerate() {
                             acc[(r + g) * k + t] += self.nodes[node as usize].threshold.to_f64();
@@ -364,6 +365,10 @@ impl<T: Float> Trees<T> {
             for r in r..rows {
                 let row = &xs[r * width..(r + 1) * width];
                 let node = self.walk::<SPEC, NAN>(root, leaf_base, row);
+                if let Some(t) = one_target {
+                    acc[r * k + t] += self.nodes[node as usize].threshold.to_f64();
+                    continue;
+                }
                 let leaf = self.node_leaf[node as usize] as usize;
                 let out = &mut acc[r * k..(r + 1) * k];
                 let has = has.as_deref_mut().map(|h| &mut h[r * k..(r + 1) * k]);
@@ -400,7 +405,7 @@ impl<T: Float> Trees<T> {
     /// holds whole rows; the caller passes `first + GROUP <= rows`.
     #[allow(unsafe_code)]
     #[inline(always)]
-    fn walk_group<const NAN: bool>(
+    fn walk_group<const SPEC: bool, const NAN: bool>(
         &self,
         root: u32,
         leaf_base: u32,
@@ -425,10 +430,12 @@ impl<T: Float> Trees<T> {
                         let n = &*nodes.add(idx[g] as usize);
                         (n, *x.add(off[g] + (n.feature & FEATURE) as usize))
                     };
-                    let mut go = v <= n.threshold;
-                    if NAN {
-                        go |= v.is_nan() & (n.feature & NAN_YES != 0);
-                    }
+                    let go = if SPEC && n.feature & SPECIAL != 0 {
+                        self.special_go(idx[g], v, n.feature & NAN_YES != 0)
+                    } else {
+                        let go = v <= n.threshold;
+                        go | (NAN && v.is_nan() & (n.feature & NAN_YES != 0))
+                    };
                     idx[g] = if go { n.yes } else { n.no };
                 }
             }
@@ -466,6 +473,7 @@ impl<T: Float> Trees<T> {
         }
     }
 
+    #[inline]
     fn add_leaf(&self, leaf: usize, out: &mut [f64], mut has: Option<&mut [bool]>) {
         if self.single {
             self.add_one(self.leaf_target[leaf], self.leaf_value[leaf], out, has);
@@ -600,12 +608,13 @@ mod tests {
         targets: usize,
         multi: bool,
         only: usize,
+        special: bool,
     ) -> Forest {
         let mut nodes = Vec::new();
         let mut roots = Vec::new();
         for _ in 0..trees {
             roots.push(nodes.len());
-            grow(rng, &mut nodes, 0, features, targets, multi, only);
+            grow(rng, &mut nodes, 0, features, targets, multi, only, special);
         }
         Forest {
             nodes,
@@ -625,6 +634,7 @@ mod tests {
         targets: usize,
         multi: bool,
         only: usize,
+        special: bool,
     ) -> usize {
         let at = nodes.len();
         // Leaves at very different depths, as real forests have them.
@@ -637,12 +647,17 @@ mod tests {
             nodes.push(NodeSpec { weights, ..NodeSpec::leaf() });
             return at;
         }
-        let mode = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt][rng.below(4)];
+        // Mostly ordered splits; with `special`, some equality and membership ones.
+        let modes = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Neq, Mode::Member];
+        let mode = modes[rng.below(if special { 7 } else { 4 })];
         // Thresholds on a grid, so rows land exactly on them too.
         let value = rng.below(8) as f64 / 8.0;
         nodes.push(split(mode, rng.below(features as u64), value, 0, 0, rng.below(3) == 0));
-        let yes = grow(rng, nodes, depth + 1, features, targets, multi, only);
-        let no = grow(rng, nodes, depth + 1, features, targets, multi, only);
+        if mode == Mode::Member {
+            nodes[at].members = vec![value, rng.below(8) as f64 / 8.0];
+        }
+        let yes = grow(rng, nodes, depth + 1, features, targets, multi, only, special);
+        let no = grow(rng, nodes, depth + 1, features, targets, multi, only, special);
         nodes[at].yes = yes;
         nodes[at].no = no;
         at
@@ -657,14 +672,17 @@ mod tests {
                 let n = &forest.nodes[i];
                 let (x, t) = (row[n.feature], n.value as f32);
                 let go = if x.is_nan() {
-                    n.missing_true
+                    n.missing_true || n.mode == Mode::Neq
                 } else {
                     match n.mode {
                         Mode::Leq => x <= t,
                         Mode::Lt => x < t,
                         Mode::Gte => x >= t,
                         Mode::Gt => x > t,
-                        _ => unreachable!(),
+                        Mode::Eq => x == t,
+                        Mode::Neq => x != t,
+                        Mode::Member => n.members.iter().any(|&m| x == m as f32),
+                        Mode::Leaf => unreachable!(),
                     }
                 };
                 i = if go { n.yes } else { n.no };
@@ -699,8 +717,16 @@ mod tests {
         let features = 5;
         // 301 rows: whole groups, a partial group, a partial block.
         let rows = 301;
-        for (targets, multi, only) in [(1, false, 0), (2, false, 0), (3, false, 2), (3, true, 0)] {
-            let forest = random_forest(&mut rng, 12, features, targets, multi, only);
+        let shapes = [
+            (1, false, 0, false),
+            (2, false, 0, false),
+            (3, false, 2, false),
+            (3, true, 0, false),
+            (1, false, 0, true),
+            (3, true, 0, true),
+        ];
+        for (targets, multi, only, special) in shapes {
+            let forest = random_forest(&mut rng, 12, features, targets, multi, only, special);
             let x = random_rows(&mut rng, rows, features);
             let trees = Trees::<f32>::compile(&forest).unwrap();
             assert_eq!(trees.only_target.is_some(), !multi);
