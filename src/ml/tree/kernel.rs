@@ -601,63 +601,57 @@ mod tests {
     /// A forest of unbalanced trees over `features` features, ordered splits
     /// of every kind, some with missing-value tracks; leaves give `targets`
     /// weights when `multi`, else one weight to target `only`.
-    fn random_forest(
-        rng: &mut Rng,
-        trees: usize,
+    /// What a random forest looks like: leaves give `targets` weights when
+    /// `multi`, else one weight to target `only`; `special` adds equality
+    /// and membership splits to the ordered ones.
+    #[derive(Clone, Copy)]
+    struct Shape {
         features: usize,
         targets: usize,
         multi: bool,
         only: usize,
         special: bool,
-    ) -> Forest {
+    }
+
+    fn random_forest(rng: &mut Rng, trees: usize, shape: Shape) -> Forest {
         let mut nodes = Vec::new();
         let mut roots = Vec::new();
         for _ in 0..trees {
             roots.push(nodes.len());
-            grow(rng, &mut nodes, 0, features, targets, multi, only, special);
+            grow(rng, &mut nodes, 0, shape);
         }
         Forest {
             nodes,
             roots,
-            n_targets: targets,
+            n_targets: shape.targets,
             aggregate: Aggregate::Sum,
             post: PostTransform::None,
             base_values: vec![],
         }
     }
 
-    fn grow(
-        rng: &mut Rng,
-        nodes: &mut Vec<NodeSpec>,
-        depth: usize,
-        features: usize,
-        targets: usize,
-        multi: bool,
-        only: usize,
-        special: bool,
-    ) -> usize {
+    fn grow(rng: &mut Rng, nodes: &mut Vec<NodeSpec>, depth: usize, shape: Shape) -> usize {
         let at = nodes.len();
         // Leaves at very different depths, as real forests have them.
         if depth >= 9 || (depth >= 1 && rng.below(4) == 0) {
-            let weights = if multi {
-                (0..targets).map(|t| (t, rng.unit() - 0.3)).collect()
+            let weights = if shape.multi {
+                (0..shape.targets).map(|t| (t, rng.unit() - 0.3)).collect()
             } else {
-                vec![(only, rng.unit() - 0.3)]
+                vec![(shape.only, rng.unit() - 0.3)]
             };
             nodes.push(NodeSpec { weights, ..NodeSpec::leaf() });
             return at;
         }
-        // Mostly ordered splits; with `special`, some equality and membership ones.
         let modes = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Neq, Mode::Member];
-        let mode = modes[rng.below(if special { 7 } else { 4 })];
+        let mode = modes[rng.below(if shape.special { 7 } else { 4 })];
         // Thresholds on a grid, so rows land exactly on them too.
         let value = rng.below(8) as f64 / 8.0;
-        nodes.push(split(mode, rng.below(features as u64), value, 0, 0, rng.below(3) == 0));
+        nodes.push(split(mode, rng.below(shape.features as u64), value, 0, 0, rng.below(3) == 0));
         if mode == Mode::Member {
             nodes[at].members = vec![value, rng.below(8) as f64 / 8.0];
         }
-        let yes = grow(rng, nodes, depth + 1, features, targets, multi, only, special);
-        let no = grow(rng, nodes, depth + 1, features, targets, multi, only, special);
+        let yes = grow(rng, nodes, depth + 1, shape);
+        let no = grow(rng, nodes, depth + 1, shape);
         nodes[at].yes = yes;
         nodes[at].no = no;
         at
@@ -726,7 +720,7 @@ mod tests {
             (3, true, 0, true),
         ];
         for (targets, multi, only, special) in shapes {
-            let forest = random_forest(&mut rng, 12, features, targets, multi, only, special);
+            let forest = random_forest(&mut rng, 12, Shape { features, targets, multi, only, special });
             let x = random_rows(&mut rng, rows, features);
             let trees = Trees::<f32>::compile(&forest).unwrap();
             assert_eq!(trees.only_target.is_some(), !multi);
