@@ -126,9 +126,11 @@ fn polars_type(dt: DatumType) -> Option<DataType> {
     })
 }
 
-/// Scores converted feature columns, splitting the rows into `threads`
-/// contiguous blocks scored side by side; the blocks are put back in order,
-/// so the result does not depend on the thread count.
+/// Scores converted feature columns, splitting the rows into contiguous
+/// blocks scored side by side; the blocks are put back in order, so the
+/// result does not depend on the thread count.
+const BLOCKS_PER_THREAD: usize = 4;
+
 pub fn score(
     model: &Model,
     feeds: &[InputFeed],
@@ -137,8 +139,11 @@ pub fn score(
     threads: usize,
 ) -> anyhow::Result<Vec<Column>> {
     let rows = columns.first().and_then(|c| c.first()).map_or(0, |s| s.len());
-    // Below a few thousand rows, a thread costs more than it saves.
-    let blocks = threads.clamp(1, rows.div_ceil(4096).max(1));
+    // A few blocks per thread, so a thread slowed by the reader or the
+    // writer (they share the cores) leaves its share to the others instead
+    // of holding up the chunk; below a few thousand rows a block costs more
+    // than it saves.
+    let blocks = (threads * BLOCKS_PER_THREAD).clamp(1, rows.div_ceil(4096).max(1));
     let per = rows.div_ceil(blocks).max(1);
     let run_block = |start: usize| -> anyhow::Result<Vec<Series>> {
         let len = per.min(rows - start);

@@ -59,7 +59,9 @@ fn csv_day_is_scored_in_row_order_across_chunks_and_threads() {
 #[test]
 fn output_is_identical_whatever_the_thread_count() {
     let wd = Workdir::new();
-    csv_day(&wd, 20_000, "chunk_rows = 7000");
+    // One 20,000-row chunk: 1 thread scores it in 4 blocks of 5,000 rows,
+    // 3 threads in 5 blocks of 4,000, so the block edges differ.
+    csv_day(&wd, 20_000, "chunk_rows = 20000");
     wd.cmd(["run", "job.toml", "--date", DATE, "--threads", "1"]).code(0);
     let one = wd.read(&format!("out/scores-{DATE}.csv"));
     wd.cmd(["run", "job.toml", "--date", DATE, "--threads", "3", "--force"]).code(0);
