@@ -28,17 +28,33 @@ MODEL_BENCH = ROOT / "target" / "release" / "examples" / "model_bench"
 PY = sys.executable
 
 
+# Each tool is started from this small launcher rather than from the
+# harness itself: Linux carries a process's peak RSS across exec, so a child
+# forked from the harness (hundreds of MB, with pandas, pyarrow and
+# onnxruntime loaded) would report the harness's memory as its own. The
+# launcher's footprint (~10 MB) is the floor of every figure.
+LAUNCHER = """
+import os, sys, time
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+sys.stderr.write(f"\\nBENCH {wall} {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(cmd, env=None):
     """Wall seconds and peak RSS (bytes) of one child process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
+    p = subprocess.run([sys.executable, "-c", LAUNCHER, *map(str, cmd)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, env=env)
+    err = p.stderr.decode()
+    if p.returncode != 0:
         raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{err}")
-    return wall, usage.ru_maxrss * 1024
+    wall, maxrss_kb = err.strip().splitlines()[-1].split()[1:]
+    return float(wall), int(maxrss_kb) * 1024
 
 
 def job_file(model, src, out):
