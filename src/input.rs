@@ -130,7 +130,7 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
         check_quotes(&file.path, q as u8, spec.csv.delimiter as u8)?;
     }
     if file.format == Format::Parquet {
-        check_parquet_ranges(file)?;
+        crate::parquet_guard::check(&file.path, file.bytes)?;
     }
     let kind = match file.format {
         Format::Csv => "CSV",
@@ -139,36 +139,6 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     let what = || format!("cannot read the {kind} header of {}", file.path.display());
     catch_panic(Kind::Data, what, || {
         scan(file, spec, false).and_then(|mut lf| lf.collect_schema()).with_kind(Kind::Data, what)
-    })
-}
-
-/// Refuses a Parquet file whose footer places column data outside the
-/// file. polars 0.55 slices the memory-mapped file with those ranges
-/// unchecked (`get_unchecked`, in polars-stream's row-group fetch): a
-/// corrupt footer made it read out of bounds. Found by `cargo fuzz`.
-fn check_parquet_ranges(file: &InputFile) -> anyhow::Result<()> {
-    let what = || format!("cannot read the Parquet footer of {}", file.path.display());
-    let handle =
-        std::fs::File::open(&file.path).with_kind(Kind::Io, || format!("opening {}", file.path.display()))?;
-    catch_panic(Kind::Data, what, || {
-        let mut reader = ParquetReader::new(handle);
-        let metadata = reader.get_metadata().with_kind(Kind::Data, what)?;
-        for (g, group) in metadata.row_groups.iter().enumerate() {
-            let ranges = std::iter::once(group.full_byte_range()).chain(group.byte_ranges_iter());
-            if let Some(r) = ranges.into_iter().find(|r| r.start > r.end || r.end > file.bytes) {
-                return Err(failure(
-                    Kind::Data,
-                    format!(
-                        "{}: row group {g} places its data at bytes {}..{} but the file has {} bytes; is it corrupt or truncated?",
-                        file.path.display(),
-                        r.start,
-                        r.end,
-                        file.bytes
-                    ),
-                ));
-            }
-        }
-        Ok(())
     })
 }
 

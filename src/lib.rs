@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod ml;
 pub mod model;
 pub mod output;
+pub mod parquet_guard;
 pub mod plan;
 pub mod probe;
 pub mod run;

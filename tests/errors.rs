@@ -97,19 +97,35 @@ fn corrupt_and_truncated_parquet_are_named() {
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
+fn two_feature_parquet_job(wd: &Workdir) {
+    wd.write("m.onnx", models::linear(&[1.0, 2.0], 0.0));
+    wd.write(
+        "job.toml",
+        "name = \"e\"\nmodel = \"m.onnx\"\n[input]\npath = \"in/%Y-%m-%d.parquet\"\n[features]\ncolumns = [\"a\", \"b\"]\n[output]\npath = \"out/%Y-%m-%d.parquet\"\n",
+    );
+}
+
 /// Found by `cargo fuzz`: a footer that places a column chunk past the end
 /// of the file. polars 0.55 slices the mapped file with it unchecked (an
 /// out-of-bounds read); batchscore refuses the file first.
 #[test]
 fn a_parquet_footer_pointing_past_the_end_is_refused() {
     let wd = Workdir::new();
-    wd.write("m.onnx", models::linear(&[1.0, 2.0], 0.0));
-    wd.write(
-        "job.toml",
-        "name = \"e\"\nmodel = \"m.onnx\"\n[input]\npath = \"in/%Y-%m-%d.parquet\"\n[features]\ncolumns = [\"a\", \"b\"]\n[output]\npath = \"out/%Y-%m-%d.parquet\"\n",
-    );
+    two_feature_parquet_job(&wd);
     wd.copy("tests/fixtures/corrupt/chunk-past-end.parquet", &format!("in/{DATE}.parquet"));
     run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "row group 0", "corrupt or truncated"]);
+    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+}
+
+/// Found by `cargo fuzz`: a page header that claims a negative number of
+/// values. polars 0.55 reserves memory for ~2^61 of them and the process
+/// aborts on the failed allocation; batchscore reads the page headers first.
+#[test]
+fn a_parquet_page_claiming_impossible_values_is_refused() {
+    let wd = Workdir::new();
+    two_feature_parquet_job(&wd);
+    wd.copy("tests/fixtures/corrupt/page-claims-2e61-values.parquet", &format!("in/{DATE}.parquet"));
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "claims", "corrupt or truncated"]);
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
