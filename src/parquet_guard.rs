@@ -1,11 +1,14 @@
 //! What polars 0.55 trusts in a Parquet file and batchscore checks first.
 //! Each check answers a crash `cargo fuzz` found (docs/fuzzing.md): a
-//! footer that places column data outside the file (polars slices the
+//! footer whose lists claim more elements than it has bytes (polars'
+//! footer decoder reserves them up front: an 81 GB allocation), a footer
+//! that places column data outside the file (polars slices the
 //! memory-mapped file with it unchecked, an out-of-bounds read), and a page
 //! header that claims a negative or impossible number of values (polars
-//! reserves memory for that many and the process aborts on the failed
-//! allocation, which nothing can catch). Only the footer and the page
-//! headers are read: a few small reads per column chunk.
+//! reserves memory for that many). A failed allocation aborts the process,
+//! which nothing can catch, so these are refused before polars reads.
+//! Only the footer and the page headers are read: a few small reads per
+//! column chunk.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -13,8 +16,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use polars::prelude::*;
-use polars_parquet_format::PageHeader;
 use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+use polars_parquet_format::{FileMetaData, PageHeader};
 
 use crate::error::{Kind, ResultExt, catch_panic, failure};
 
@@ -22,9 +25,15 @@ use crate::error::{Kind, ResultExt, catch_panic, failure};
 /// cut pages at about a megabyte, and polars would allocate it in one piece.
 const MAX_PAGE_BYTES: i64 = 1 << 30;
 
+/// A footer larger than this is taken for corruption (a footer lists every
+/// column chunk of every row group: a few MB for the largest real files).
+const MAX_FOOTER_BYTES: u64 = 256 << 20;
+
 pub fn check(path: &Path, bytes: u64) -> anyhow::Result<()> {
     let what = || format!("cannot read the Parquet footer of {}", path.display());
     let open = || File::open(path).with_kind(Kind::Io, || format!("opening {}", path.display()));
+    check_footer(&mut open()?, bytes)
+        .map_err(|msg| failure(Kind::Data, format!("{}: {msg}", path.display())))?;
     let metadata = catch_panic(Kind::Data, what, || {
         ParquetReader::new(open()?).get_metadata().cloned().with_kind(Kind::Data, what)
     })?;
@@ -50,6 +59,34 @@ pub fn check(path: &Path, bytes: u64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Decodes the footer with the thrift decoder of polars-parquet-format,
+/// which charges every list against a byte budget before reserving it.
+/// A list may not promise more elements than the footer has bytes.
+fn check_footer(file: &mut File, bytes: u64) -> Result<(), String> {
+    if bytes < 12 {
+        return Err(format!("{bytes} bytes is too small for a Parquet file"));
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).and_then(|_| file.read_exact(&mut tail)).map_err(|e| e.to_string())?;
+    if &tail[4..] != b"PAR1" {
+        return Err("not a Parquet file (it does not end in PAR1)".into());
+    }
+    let len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if len + 8 > bytes || len > MAX_FOOTER_BYTES {
+        return Err(format!(
+            "the footer claims {len} bytes in a file of {bytes}; is the file corrupt or truncated?"
+        ));
+    }
+    let mut footer = vec![0u8; len as usize];
+    file.seek(SeekFrom::End(-8 - len as i64))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(|e| e.to_string())?;
+    let budget = (footer.len() * 16).max(1 << 20);
+    FileMetaData::read_from_in_protocol(&mut TCompactInputProtocol::new(&footer[..], budget))
+        .map(drop)
+        .map_err(|e| format!("the footer does not decode ({e}); is the file corrupt or truncated?"))
 }
 
 /// Walks a column chunk's page headers, skipping the page bodies.

@@ -129,6 +129,18 @@ fn a_parquet_page_claiming_impossible_values_is_refused() {
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
+/// Found by `cargo fuzz`: a footer whose thrift list claims more elements
+/// than the footer has bytes. polars 0.55 reserves them all (81 GB) and the
+/// process aborts; batchscore decodes the footer with a byte budget first.
+#[test]
+fn a_parquet_footer_claiming_a_huge_list_is_refused() {
+    let wd = Workdir::new();
+    two_feature_parquet_job(&wd);
+    wd.copy("tests/fixtures/corrupt/footer-list-claims-81gb.parquet", &format!("in/{DATE}.parquet"));
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "footer", "corrupt or truncated"]);
+    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+}
+
 #[test]
 fn duplicate_column_names_are_named() {
     let wd = Workdir::new();
