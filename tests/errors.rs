@@ -97,48 +97,40 @@ fn corrupt_and_truncated_parquet_are_named() {
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
-fn two_feature_parquet_job(wd: &Workdir) {
+/// Runs a two-feature job on one of the corrupt Parquet files cargo fuzz
+/// found (tests/fixtures/corrupt, docs/fuzzing.md): a data error that names
+/// the file and says what is wrong, and no output.
+fn refused_parquet(fixture: &str, what: &str) {
+    let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&[1.0, 2.0], 0.0));
     wd.write(
         "job.toml",
         "name = \"e\"\nmodel = \"m.onnx\"\n[input]\npath = \"in/%Y-%m-%d.parquet\"\n[features]\ncolumns = [\"a\", \"b\"]\n[output]\npath = \"out/%Y-%m-%d.parquet\"\n",
     );
+    wd.copy(&format!("tests/fixtures/corrupt/{fixture}"), &format!("in/{DATE}.parquet"));
+    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), what, "corrupt or truncated"]);
+    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
-/// Found by `cargo fuzz`: a footer that places a column chunk past the end
-/// of the file. polars 0.55 slices the mapped file with it unchecked (an
-/// out-of-bounds read); batchscore refuses the file first.
+/// A footer that places a column chunk past the end of the file: polars
+/// 0.55 slices the mapped file with it unchecked (an out-of-bounds read).
 #[test]
 fn a_parquet_footer_pointing_past_the_end_is_refused() {
-    let wd = Workdir::new();
-    two_feature_parquet_job(&wd);
-    wd.copy("tests/fixtures/corrupt/chunk-past-end.parquet", &format!("in/{DATE}.parquet"));
-    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "row group 0", "corrupt or truncated"]);
-    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+    refused_parquet("chunk-past-end.parquet", "row group 0");
 }
 
-/// Found by `cargo fuzz`: a page header that claims a negative number of
-/// values. polars 0.55 reserves memory for ~2^61 of them and the process
-/// aborts on the failed allocation; batchscore reads the page headers first.
+/// A page header that claims -20 values: polars 0.55 reserves memory for
+/// ~2^61 of them and the process aborts on the failed allocation.
 #[test]
 fn a_parquet_page_claiming_impossible_values_is_refused() {
-    let wd = Workdir::new();
-    two_feature_parquet_job(&wd);
-    wd.copy("tests/fixtures/corrupt/page-claims-2e61-values.parquet", &format!("in/{DATE}.parquet"));
-    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "claims", "corrupt or truncated"]);
-    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+    refused_parquet("page-claims-2e61-values.parquet", "claims");
 }
 
-/// Found by `cargo fuzz`: a footer whose thrift list claims more elements
-/// than the footer has bytes. polars 0.55 reserves them all (81 GB) and the
-/// process aborts; batchscore decodes the footer with a byte budget first.
+/// A footer whose thrift list claims more elements than the footer has
+/// bytes: polars 0.55 reserves them all (81 GB) and the process aborts.
 #[test]
 fn a_parquet_footer_claiming_a_huge_list_is_refused() {
-    let wd = Workdir::new();
-    two_feature_parquet_job(&wd);
-    wd.copy("tests/fixtures/corrupt/footer-list-claims-81gb.parquet", &format!("in/{DATE}.parquet"));
-    run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "footer", "corrupt or truncated"]);
-    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+    refused_parquet("footer-list-claims-81gb.parquet", "footer");
 }
 
 #[test]
