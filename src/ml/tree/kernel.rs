@@ -299,7 +299,7 @@ impl<T: Float> Trees<T> {
         if width < self.n_features {
             bail!("the trees read feature {} but the input has {width} columns", self.n_features - 1);
         }
-        if x.len() < rows * width {
+        if rows.checked_mul(width).is_none_or(|n| x.len() < n) {
             bail!("input holds {} values, expected {rows} × {width}", x.len());
         }
         let k = self.n_targets;
