@@ -3,8 +3,11 @@
 //! Every ordered split (≤, <, ≥, >) is rewritten at load time as `x ≤ t`
 //! with the children swapped where needed (`x < t` is `x ≤ next_down(t)`
 //! for floats), and where NaN goes becomes one bit per node. So the hot
-//! loop has one comparison and no mode dispatch; equality and set
-//! membership splits, rare in practice, take a slower general path.
+//! loop has one comparison and no mode dispatch. A forest with equality or
+//! set-membership splits (rare in practice) takes a second walk that
+//! computes every kind of test and picks one, still without a branch: sets
+//! of small whole numbers (categories) are a 64-bit mask per node; only
+//! sets with other members search.
 //! Each tree is stored as its interior nodes in depth-first order (16
 //! bytes a node for f32, so a walk mostly moves forward through memory)
 //! followed by its leaves, which point to themselves: once a row reaches a
@@ -25,7 +28,13 @@ use super::{Aggregate, Forest, Mode};
 
 const NAN_YES: u32 = 1 << 31;
 const SPECIAL: u32 = 1 << 30;
-const FEATURE: u32 = !(NAN_YES | SPECIAL);
+/// A special node that tests equality with its threshold (else: set membership).
+const EQ: u32 = 1 << 29;
+/// A membership node whose set has a value outside `MASK_BITS` whole numbers.
+const GENERAL: u32 = 1 << 28;
+const FEATURE: u32 = !(NAN_YES | SPECIAL | EQ | GENERAL);
+/// Set members that are whole numbers below this are bits of the node's mask.
+const MASK_BITS: u32 = 64;
 /// Rows per block: a block's accumulators stay in L1 while every tree passes over it.
 const BLOCK: usize = 128;
 /// Rows walking a tree together.
@@ -36,6 +45,9 @@ pub trait Float: Copy + Debug + Default + PartialOrd + Send + Sync + std::ops::A
     fn to_f64(self) -> f64;
     fn is_nan(self) -> bool;
     fn next_down(self) -> Self;
+    /// `self as u32`: saturating, NaN to 0.
+    fn to_u32(self) -> u32;
+    fn from_u32(v: u32) -> Self;
 }
 
 impl Float for f32 {
@@ -51,6 +63,12 @@ impl Float for f32 {
     fn next_down(self) -> Self {
         f32::next_down(self)
     }
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    fn from_u32(v: u32) -> Self {
+        v as f32
+    }
 }
 
 impl Float for f64 {
@@ -65,6 +83,12 @@ impl Float for f64 {
     }
     fn next_down(self) -> Self {
         f64::next_down(self)
+    }
+    fn to_u32(self) -> u32 {
+        self as u32
+    }
+    fn from_u32(v: u32) -> Self {
+        f64::from(v)
     }
 }
 
@@ -106,6 +130,11 @@ pub struct Trees<T> {
     weights: Vec<(u32, T)>,
     /// The equality and membership splits, by node.
     special: Vec<(u32, Special<T>)>,
+    /// Per node when any split is special: the whole-number members below
+    /// MASK_BITS of its set, as bits (so most membership tests need no search).
+    masks: Vec<u64>,
+    /// Some set has members the masks cannot hold.
+    any_general: bool,
     any_nan_yes: bool,
     any_special: bool,
     n_features: usize,
@@ -162,6 +191,8 @@ impl<T: Float> Trees<T> {
             leaf_start: vec![0],
             weights: vec![],
             special: vec![],
+            masks: vec![],
+            any_general: false,
             any_nan_yes: false,
             any_special: false,
             n_features: 0,
@@ -176,6 +207,20 @@ impl<T: Float> Trees<T> {
         }
         for &root in &forest.roots {
             t.lay_out(forest, root)?;
+        }
+        if t.any_special {
+            t.masks = vec![0; t.nodes.len()];
+            for (at, s) in &t.special {
+                if let Special::Member(set) = s {
+                    for bit in set.iter().filter_map(|&v| mask_bit(v)) {
+                        t.masks[*at as usize] |= 1 << bit;
+                    }
+                    if set.iter().any(|&v| mask_bit(v).is_none()) {
+                        t.nodes[*at as usize].feature |= GENERAL;
+                        t.any_general = true;
+                    }
+                }
+            }
         }
         t.check_layout()?;
         if t.single && t.leaf_target.windows(2).all(|w| w[0] == w[1]) {
@@ -250,6 +295,9 @@ impl<T: Float> Trees<T> {
             }
             if let Some(s) = special {
                 feature |= SPECIAL;
+                if matches!(s, Special::Eq(_)) {
+                    feature |= EQ;
+                }
                 self.any_special = true;
                 self.special.push((at, s));
             }
@@ -288,6 +336,9 @@ impl<T: Float> Trees<T> {
             if (node.feature & FEATURE) as usize >= self.n_features.max(1) {
                 bail!("node {i} reads feature {} of {}", node.feature & FEATURE, self.n_features);
             }
+        }
+        if self.any_special && self.masks.len() != self.nodes.len() {
+            bail!("{} set masks for {} nodes", self.masks.len(), n);
         }
         if self.roots.iter().any(|&r| r >= n) {
             bail!("a tree root lies outside the trees");
@@ -430,8 +481,10 @@ impl<T: Float> Trees<T> {
                         let n = &*nodes.add(idx[g] as usize);
                         (n, *x.add(off[g] + (n.feature & FEATURE) as usize))
                     };
-                    let go = if SPEC && n.feature & SPECIAL != 0 {
-                        self.special_go(idx[g], v, n.feature & NAN_YES != 0)
+                    let go = if SPEC {
+                        // SAFETY: masks has one entry per node (check_layout).
+                        let mask = unsafe { *self.masks.as_ptr().add(idx[g] as usize) };
+                        self.special_step(idx[g], n, v, mask)
                     } else {
                         let go = v <= n.threshold;
                         go | (NAN && v.is_nan() & (n.feature & NAN_YES != 0))
@@ -451,14 +504,33 @@ impl<T: Float> Trees<T> {
         let mut i = root;
         while i < leaf_base {
             let n = &self.nodes[i as usize];
-            if SPEC && n.feature & SPECIAL != 0 {
+            if SPEC {
                 let x = row[(n.feature & FEATURE) as usize];
-                i = if self.special_go(i, x, n.feature & NAN_YES != 0) { n.yes } else { n.no };
+                i = if self.special_step(i, n, x, self.masks[i as usize]) { n.yes } else { n.no };
             } else {
                 i = self.step::<NAN>(i, row);
             }
         }
         i
+    }
+
+    /// One step's decision in a forest with equality or membership splits,
+    /// for any node: computed without branching on the node's kind, since in
+    /// such forests the kind changes from node to node and a branch on it
+    /// would be mispredicted half the time. Only sets with members the mask
+    /// cannot hold take the searching path.
+    #[inline(always)]
+    fn special_step(&self, i: u32, n: &Node<T>, v: T, mask: u64) -> bool {
+        let f = n.feature;
+        if self.any_general && f & GENERAL != 0 {
+            return self.special_go(i, v, f & NAN_YES != 0);
+        }
+        let c = v.to_u32();
+        let member = (c < MASK_BITS) & (T::from_u32(c) == v) & ((mask >> (c % MASK_BITS)) & 1 != 0);
+        let equal = v == n.threshold;
+        let special = if f & EQ != 0 { equal } else { member };
+        let go = if f & SPECIAL != 0 { special } else { v <= n.threshold };
+        go | (v.is_nan() & (f & NAN_YES != 0))
     }
 
     #[cold]
@@ -504,6 +576,12 @@ impl<T: Float> Trees<T> {
             _ => out[t] += w,
         }
     }
+}
+
+/// The mask bit standing for set member `v`, if it has one.
+fn mask_bit<T: Float>(v: T) -> Option<u32> {
+    let c = v.to_u32();
+    (c < MASK_BITS && T::from_u32(c) == v).then_some(c)
 }
 
 fn has_block(has: &mut [bool], start: usize, end: usize, k: usize) -> Option<&mut [bool]> {
@@ -645,10 +723,11 @@ mod tests {
         let modes = [Mode::Leq, Mode::Lt, Mode::Gte, Mode::Gt, Mode::Eq, Mode::Neq, Mode::Member];
         let mode = modes[rng.below(if shape.special { 7 } else { 4 })];
         // Thresholds on a grid, so rows land exactly on them too.
-        let value = rng.below(8) as f64 / 8.0;
+        let value = grid(rng);
         nodes.push(split(mode, rng.below(shape.features as u64), value, 0, 0, rng.below(3) == 0));
         if mode == Mode::Member {
-            nodes[at].members = vec![value, rng.below(8) as f64 / 8.0];
+            nodes[at].members = vec![value, grid(rng), grid(rng)];
+            nodes[at].members.truncate(1 + rng.below(3));
         }
         let yes = grow(rng, nodes, depth + 1, shape);
         let no = grow(rng, nodes, depth + 1, shape);
@@ -690,6 +769,14 @@ mod tests {
 
     /// Rows on the threshold grid and between, with NaN in one block only
     /// (rows 130..140), so both the NaN-free and the NaN step run.
+    /// Eighths, as a numeric feature's thresholds, and whole numbers in and
+    /// out of the range a membership node's bit mask covers, as categories.
+    fn grid(rng: &mut Rng) -> f64 {
+        const WHOLE: [f64; 8] = [1.0, 2.0, 5.0, 63.0, 64.0, -1.0, -0.0, 1e9];
+        let k = rng.below(16);
+        if k < 8 { k as f64 / 8.0 } else { WHOLE[k - 8] }
+    }
+
     fn random_rows(rng: &mut Rng, rows: usize, features: usize) -> Vec<f32> {
         (0..rows * features)
             .map(|i| {
@@ -697,7 +784,7 @@ mod tests {
                 if (130..140).contains(&r) && rng.below(3) == 0 {
                     f32::NAN
                 } else if rng.below(2) == 0 {
-                    rng.below(9) as f32 / 8.0
+                    grid(rng) as f32
                 } else {
                     rng.unit() as f32
                 }
