@@ -28,11 +28,9 @@ use super::{Aggregate, Forest, Mode};
 
 const NAN_YES: u32 = 1 << 31;
 const SPECIAL: u32 = 1 << 30;
-/// A special node that tests equality with its threshold (else: set membership).
-const EQ: u32 = 1 << 29;
-/// A membership node whose set has a value outside `MASK_BITS` whole numbers.
-const GENERAL: u32 = 1 << 28;
-const FEATURE: u32 = !(NAN_YES | SPECIAL | EQ | GENERAL);
+// (Two flag bits only: the ordered walk's `feature * 4` on 32 bits then
+// drops them without a mask instruction.)
+const FEATURE: u32 = !(NAN_YES | SPECIAL);
 /// Set members that are whole numbers below this are bits of the node's mask.
 const MASK_BITS: u32 = 64;
 /// Rows per block: a block's accumulators stay in L1 while every tree passes over it.
@@ -108,6 +106,17 @@ enum Special<T> {
     Member(Vec<T>),
 }
 
+/// How a node of a forest with special splits decides, beside its `Node`.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpecialTest {
+    /// Set members that are whole numbers below MASK_BITS, as bits.
+    mask: u64,
+    /// Equality with the node's threshold (else membership, if SPECIAL).
+    eq: bool,
+    /// The set has members the mask cannot hold: search it.
+    general: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Trees<T> {
     nodes: Vec<Node<T>>,
@@ -132,7 +141,7 @@ pub struct Trees<T> {
     special: Vec<(u32, Special<T>)>,
     /// Per node when any split is special: the whole-number members below
     /// MASK_BITS of its set, as bits (so most membership tests need no search).
-    masks: Vec<u64>,
+    masks: Vec<SpecialTest>,
     /// Some set has members the masks cannot hold.
     any_general: bool,
     any_nan_yes: bool,
@@ -209,15 +218,17 @@ impl<T: Float> Trees<T> {
             t.lay_out(forest, root)?;
         }
         if t.any_special {
-            t.masks = vec![0; t.nodes.len()];
+            t.masks = vec![SpecialTest::default(); t.nodes.len()];
             for (at, s) in &t.special {
-                if let Special::Member(set) = s {
-                    for bit in set.iter().filter_map(|&v| mask_bit(v)) {
-                        t.masks[*at as usize] |= 1 << bit;
-                    }
-                    if set.iter().any(|&v| mask_bit(v).is_none()) {
-                        t.nodes[*at as usize].feature |= GENERAL;
-                        t.any_general = true;
+                let test = &mut t.masks[*at as usize];
+                match s {
+                    Special::Eq(_) => test.eq = true,
+                    Special::Member(set) => {
+                        for bit in set.iter().filter_map(|&v| mask_bit(v)) {
+                            test.mask |= 1 << bit;
+                        }
+                        test.general = set.iter().any(|&v| mask_bit(v).is_none());
+                        t.any_general |= test.general;
                     }
                 }
             }
@@ -295,9 +306,6 @@ impl<T: Float> Trees<T> {
             }
             if let Some(s) = special {
                 feature |= SPECIAL;
-                if matches!(s, Special::Eq(_)) {
-                    feature |= EQ;
-                }
                 self.any_special = true;
                 self.special.push((at, s));
             }
@@ -483,8 +491,8 @@ impl<T: Float> Trees<T> {
                     };
                     let go = if SPEC {
                         // SAFETY: masks has one entry per node (check_layout).
-                        let mask = unsafe { *self.masks.as_ptr().add(idx[g] as usize) };
-                        self.special_step(idx[g], n, v, mask)
+                        let test = unsafe { &*self.masks.as_ptr().add(idx[g] as usize) };
+                        self.special_step(idx[g], n, v, test)
                     } else {
                         let go = v <= n.threshold;
                         go | (NAN && v.is_nan() & (n.feature & NAN_YES != 0))
@@ -506,7 +514,7 @@ impl<T: Float> Trees<T> {
             let n = &self.nodes[i as usize];
             if SPEC {
                 let x = row[(n.feature & FEATURE) as usize];
-                i = if self.special_step(i, n, x, self.masks[i as usize]) { n.yes } else { n.no };
+                i = if self.special_step(i, n, x, &self.masks[i as usize]) { n.yes } else { n.no };
             } else {
                 i = self.step::<NAN>(i, row);
             }
@@ -520,15 +528,15 @@ impl<T: Float> Trees<T> {
     /// would be mispredicted half the time. Only sets with members the mask
     /// cannot hold take the searching path.
     #[inline(always)]
-    fn special_step(&self, i: u32, n: &Node<T>, v: T, mask: u64) -> bool {
+    fn special_step(&self, i: u32, n: &Node<T>, v: T, test: &SpecialTest) -> bool {
         let f = n.feature;
-        if self.any_general && f & GENERAL != 0 {
+        if self.any_general && test.general {
             return self.special_go(i, v, f & NAN_YES != 0);
         }
         let c = v.to_u32();
-        let member = (c < MASK_BITS) & (T::from_u32(c) == v) & ((mask >> (c % MASK_BITS)) & 1 != 0);
+        let member = (c < MASK_BITS) & (T::from_u32(c) == v) & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
         let equal = v == n.threshold;
-        let special = if f & EQ != 0 { equal } else { member };
+        let special = if test.eq { equal } else { member };
         let go = if f & SPECIAL != 0 { special } else { v <= n.threshold };
         go | (v.is_nan() & (f & NAN_YES != 0))
     }
