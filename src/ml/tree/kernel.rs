@@ -14,7 +14,8 @@
 //! leaf, more steps leave it there. That lets eight rows walk a tree in
 //! lock-step with no per-row branch, eight independent load chains the CPU
 //! overlaps, until all eight sit on leaves (asked first at the tree's
-//! shallowest leaf depth). Rows go through the trees in blocks, so a
+//! full depth, or 8 past its leaves' mean depth if it is deeper still: an
+//! answer that varies is a mispredicted branch, dearer than idle steps). Rows go through the trees in blocks, so a
 //! block's rows share each tree while it is in cache; a block without NaN
 //! skips the missing-value test. The walk reads nodes and features without
 //! bounds checks, on indices `compile` and `sums` have validated: the one
@@ -37,6 +38,9 @@ const MASK_BITS: u32 = 64;
 const BLOCK: usize = 128;
 /// Rows walking a tree together.
 const GROUP: usize = 8;
+/// How much deeper than its leaves' mean depth a tree's walk goes before it
+/// first asks whether every row has reached a leaf.
+const DEEPER: u32 = 8;
 
 pub trait Float: Copy + Debug + Default + PartialOrd + Send + Sync + std::ops::AddAssign + 'static {
     fn from_f64(v: f64) -> Self;
@@ -124,8 +128,8 @@ pub struct Trees<T> {
     roots: Vec<u32>,
     /// Per tree: the index of its first leaf; nodes from there to the next tree are leaves.
     leaf_base: Vec<u32>,
-    /// Per tree: the depth of its shallowest leaf; no row can reach a leaf in fewer steps.
-    min_depth: Vec<u32>,
+    /// Per tree: the steps every group takes before asking whether all its rows sit on leaves.
+    first_check: Vec<u32>,
     /// Per node: its leaf number (meaningful for leaves only).
     node_leaf: Vec<u32>,
     /// `Some`: every leaf has exactly one weight; `leaf_value[l]` goes to `leaf_target[l]`.
@@ -191,7 +195,7 @@ impl<T: Float> Trees<T> {
             nodes: vec![],
             roots: vec![],
             leaf_base: vec![],
-            min_depth: vec![],
+            first_check: vec![],
             node_leaf: vec![],
             single: forest.nodes.iter().filter(|n| n.mode == Mode::Leaf).all(|n| n.weights.len() == 1),
             only_target: None,
@@ -245,7 +249,7 @@ impl<T: Float> Trees<T> {
         let (mut interior, mut leaves) = (Vec::new(), Vec::new());
         let mut stack = vec![(root, 0u32)];
         let mut visits = 0usize;
-        let mut min_depth = u32::MAX;
+        let (mut max_depth, mut depth_sum) = (0u32, 0u64);
         while let Some((i, depth)) = stack.pop() {
             visits += 1;
             // More visits than nodes: a cycle in a malformed model.
@@ -255,7 +259,8 @@ impl<T: Float> Trees<T> {
             let spec = forest.nodes.get(i).with_context(|| format!("node {i} does not exist"))?;
             if spec.mode == Mode::Leaf {
                 leaves.push(i);
-                min_depth = min_depth.min(depth);
+                max_depth = max_depth.max(depth);
+                depth_sum += u64::from(depth);
             } else {
                 interior.push(i);
                 stack.push((spec.no, depth + 1));
@@ -270,7 +275,15 @@ impl<T: Float> Trees<T> {
         let first_leaf = (base + interior.len()) as u32;
         self.roots.push(index[&root]);
         self.leaf_base.push(first_leaf);
-        self.min_depth.push(min_depth);
+        // Steps before "all on leaves?" is first asked: where that answer
+        // varies from group to group, the CPU mispredicts it, which costs
+        // more than the few steps lanes on leaves idle through. So walk the
+        // tree's full depth unasked, unless some path is far deeper than
+        // the leaves' mean (then ask from there on, every STRIDE steps).
+        // LightGBM-200 (mean leaf depth 5.4, deepest 9.3 on average):
+        // 17-30% faster than asking from the shallowest leaf on.
+        let mean = depth_sum.div_ceil(leaves.len().max(1) as u64) as u32;
+        self.first_check.push(max_depth.min(mean + DEEPER));
         for &i in &interior {
             let spec = &forest.nodes[i];
             if spec.feature >= FEATURE as usize {
@@ -400,12 +413,14 @@ impl<T: Float> Trees<T> {
         let k = self.n_targets;
         // The common case, every weight to one column (regression, binary).
         let one_target = self.only_target.filter(|_| has.is_none()).map(|t| t as usize);
-        for ((&root, &leaf_base), &min_depth) in self.roots.iter().zip(&self.leaf_base).zip(&self.min_depth) {
+        for ((&root, &leaf_base), &first_check) in
+            self.roots.iter().zip(&self.leaf_base).zip(&self.first_check)
+        {
             let mut r = 0;
             // (A zero-width input has no feature a leaf's step could read.)
             if width > 0 {
                 while r + GROUP <= rows {
-                    let leaves = self.walk_group::<SPEC, NAN>(root, leaf_base, min_depth, xs, width, r);
+                    let leaves = self.walk_group::<SPEC, NAN>(root, leaf_base, first_check, xs, width, r);
                     if let Some(t) = one_target {
                         for (g, &node) in leaves.iter().enumerate() {
                             acc[(r + g) * k + t] += self.nodes[node as usize].threshold.to_f64();
@@ -452,8 +467,8 @@ impl<T: Float> Trees<T> {
     /// Rows `first..first + GROUP` down one tree in lock-step, with no
     /// per-row branch: leaves step to themselves, so lanes that arrive
     /// early idle in place and only "all on leaves?" is asked, first after
-    /// the tree's shallowest leaf depth (a depth-limited tree, as boosting
-    /// makes them, then needs one question), then every STRIDE steps.
+    /// `first_check` steps (the tree's depth unless it is unusually deep:
+    /// then one question settles nearly every group), then every STRIDE steps.
     /// Returns their leaf nodes.
     ///
     /// This is the loop every tree model spends its time in, so it reads
@@ -468,7 +483,7 @@ impl<T: Float> Trees<T> {
         &self,
         root: u32,
         leaf_base: u32,
-        min_depth: u32,
+        first_check: u32,
         xs: &[T],
         width: usize,
         first: usize,
@@ -479,7 +494,7 @@ impl<T: Float> Trees<T> {
         let x = xs.as_ptr();
         let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
         let mut idx = [root; GROUP];
-        let mut steps = min_depth;
+        let mut steps = first_check;
         loop {
             for _ in 0..steps {
                 for g in 0..GROUP {
@@ -829,6 +844,37 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A chain 40 splits deep whose leaves hang off every level: deeper
+    /// than its mean leaf depth + DEEPER, so groups of rows that go far
+    /// down take the asking loop after `first_check` steps.
+    #[test]
+    fn rows_deeper_than_the_first_check_still_reach_their_leaves() {
+        const LEVELS: usize = 40;
+        let mut nodes = vec![];
+        for level in 0..LEVELS {
+            let at = nodes.len();
+            nodes.push(split(Mode::Leq, 0, level as f64, at + 1, at + 2, false));
+            nodes.push(leaf(level as f64));
+        }
+        nodes.push(leaf(-1.0));
+        let forest = Forest {
+            nodes,
+            roots: vec![0],
+            n_targets: 1,
+            aggregate: Aggregate::Sum,
+            post: PostTransform::None,
+            base_values: vec![],
+        };
+        let trees = Trees::<f32>::compile(&forest).unwrap();
+        assert!((trees.first_check[0] as usize) < LEVELS, "the chain must be deeper than the first check");
+        // Groups of eight where one row goes to the bottom and the rest stop early.
+        let xs: Vec<f32> = (0..64).map(|r| if r % 8 == 3 { 50.0 } else { (r % 45) as f32 }).collect();
+        let got = eval(&trees, &xs);
+        for (r, &x) in xs.iter().enumerate() {
+            assert_eq!(got[r], reference(&forest, &[x])[0], "row {r}, x = {x}");
         }
     }
 
