@@ -130,6 +130,8 @@ pub struct Trees<T> {
     leaf_base: Vec<u32>,
     /// Per tree: the steps every group takes before asking whether all its rows sit on leaves.
     first_check: Vec<u32>,
+    /// Per tree: it has an equality or membership split.
+    tree_special: Vec<bool>,
     /// Per node: its leaf number (meaningful for leaves only).
     node_leaf: Vec<u32>,
     /// `Some`: every leaf has exactly one weight; `leaf_value[l]` goes to `leaf_target[l]`.
@@ -196,6 +198,7 @@ impl<T: Float> Trees<T> {
             roots: vec![],
             leaf_base: vec![],
             first_check: vec![],
+            tree_special: vec![],
             node_leaf: vec![],
             single: forest.nodes.iter().filter(|n| n.mode == Mode::Leaf).all(|n| n.weights.len() == 1),
             only_target: None,
@@ -284,6 +287,9 @@ impl<T: Float> Trees<T> {
         // 17-30% faster than asking from the shallowest leaf on.
         let mean = depth_sum.div_ceil(leaves.len().max(1) as u64) as u32;
         self.first_check.push(max_depth.min(mean + DEEPER));
+        self.tree_special.push(
+            interior.iter().any(|&i| matches!(forest.nodes[i].mode, Mode::Eq | Mode::Neq | Mode::Member)),
+        );
         for &i in &interior {
             let spec = &forest.nodes[i];
             if spec.feature >= FEATURE as usize {
@@ -413,14 +419,19 @@ impl<T: Float> Trees<T> {
         let k = self.n_targets;
         // The common case, every weight to one column (regression, binary).
         let one_target = self.only_target.filter(|_| has.is_none()).map(|t| t as usize);
-        for ((&root, &leaf_base), &first_check) in
-            self.roots.iter().zip(&self.leaf_base).zip(&self.first_check)
-        {
+        let trees = self.roots.iter().zip(&self.leaf_base).zip(&self.first_check).zip(&self.tree_special);
+        for (((&root, &leaf_base), &first_check), &special) in trees {
+            // A tree without special splits takes the ordered walk, whatever the forest.
+            let ordered = SPEC && !special;
             let mut r = 0;
             // (A zero-width input has no feature a leaf's step could read.)
             if width > 0 {
                 while r + GROUP <= rows {
-                    let leaves = self.walk_group::<SPEC, NAN>(root, leaf_base, first_check, xs, width, r);
+                    let leaves = if ordered {
+                        self.walk_group::<false, NAN>(root, leaf_base, first_check, xs, width, r)
+                    } else {
+                        self.walk_group::<SPEC, NAN>(root, leaf_base, first_check, xs, width, r)
+                    };
                     if let Some(t) = one_target {
                         for (g, &node) in leaves.iter().enumerate() {
                             acc[(r + g) * k + t] += self.nodes[node as usize].threshold.to_f64();
