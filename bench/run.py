@@ -149,13 +149,11 @@ def model_only(models, rows):
             inp = meta_path.parent / "input.csv"
             xz = pd.read_csv(inp).drop(columns=["row_id"]).to_numpy().astype(np.float32)
             targets.append((f"zoo/{meta['name']}", meta_path.parent / "model.onnx", inp, xz))
-    n = 500_000
-
-    def ours_rate(path, csv):
+    def ours_rate(path, csv, n):
         out = subprocess.run([str(MODEL_BENCH), str(path), str(n), str(csv)], capture_output=True, text=True, check=True).stdout
         return float(out.split(":")[1].split()[0])
 
-    def ort_rate(path, batch, threads):
+    def ort_rate(path, batch, threads, n):
         so = ort.SessionOptions()
         so.log_severity_level = 3
         so.intra_op_num_threads = threads
@@ -168,10 +166,24 @@ def model_only(models, rows):
             done += len(batch)
         return done / (time.perf_counter() - t)
 
+    def side_by_side(runs):
+        # Each contender is timed for ~0.5 s (a fixed row count would time a
+        # small model for a few milliseconds, all noise), three times,
+        # alternating with the others; the median counts.
+        sized = []
+        for run in runs:
+            rate = run(100_000)
+            sized.append((run, int(min(max(rate * 0.5, 100_000), 20_000_000)) // 10_000 * 10_000))
+        rates = [[] for _ in runs]
+        for _ in range(3):
+            for k, (run, n) in enumerate(sized):
+                rates[k].append(run(n))
+        return [statistics.median(r) for r in rates]
+
     for name, path, csv, xs in targets:
-        ours = ours_rate(path, csv)
         batch = np.resize(xs, (10_000, xs.shape[1]))
-        ort1, ortn = ort_rate(path, batch, 1), ort_rate(path, batch, os.cpu_count())
+        ours, ort1, ortn = side_by_side([lambda n: ours_rate(path, csv, n), lambda n: ort_rate(path, batch, 1, n),
+                                         lambda n: ort_rate(path, batch, os.cpu_count(), n)])
         row = {"model": name, "ours": ours, "ort1": ort1, "ortn": ortn, "ours_rs": None, "ort1_rs": None}
         if name.startswith("zoo/"):
             # The fixtures hold a few hundred rows, so the batch above repeats
@@ -184,7 +196,9 @@ def model_only(models, rows):
             frame = pd.DataFrame(rs, columns=[f"f{j}" for j in range(xs.shape[1])])
             frame.insert(0, "row_id", np.arange(len(rs)))
             frame.to_csv(rs_csv, index=False, na_rep="")
-            row["ours_rs"], row["ort1_rs"] = ours_rate(path, rs_csv), ort_rate(path, rs.astype(np.float32), 1)
+            rs32 = rs.astype(np.float32)
+            row["ours_rs"], row["ort1_rs"] = side_by_side([lambda n: ours_rate(path, rs_csv, n),
+                                                           lambda n: ort_rate(path, rs32, 1, n)])
         results.append(row)
         print(f"model only {name}: ours {ours:.0f} rows/s, ort 1t {ort1:.0f}, ort {os.cpu_count()}t {ortn:.0f}"
               + (f"; resampled: ours {row['ours_rs']:.0f}, ort 1t {row['ort1_rs']:.0f}" if row["ours_rs"] else ""), flush=True)
@@ -203,7 +217,7 @@ def markdown(e2e, mo, rows, reps):
               f"{max((r['parity'] for r in e2e), default=0):.1e}, same labels except {ties} rows (of "
               f"{rows * len({(r['format'], r['model']) for r in e2e}) * 2:,} compared) sitting on an exact "
               "tie between two classes, where the float summation order decides.", "",
-              "### Model only: tree kernel vs onnxruntime, rows/s on 10,000-row batches of real rows", "",
+              "### Model only: tree kernel vs onnxruntime, rows/s on 10,000-row batches of real rows, median of 3 alternating runs of ~0.5 s each", "",
               "Left: the benchmark's rows (lgbm200, rf100) or a fixture's rows repeated to 10,000 (zoo). Right, for the zoo: "
               "10,000 rows resampled column by column from the fixture, so no row repeats.", "",
               "| model | batchscore 1 thread | onnxruntime 1 thread | onnxruntime all threads | ÷ onnxruntime 1 thread | resampled: batchscore | resampled: onnxruntime 1 thread | resampled ÷ |",
