@@ -126,11 +126,11 @@ fn polars_type(dt: DatumType) -> Option<DataType> {
     })
 }
 
+const BLOCKS_PER_THREAD: usize = 4;
+
 /// Scores converted feature columns, splitting the rows into contiguous
 /// blocks scored side by side; the blocks are put back in order, so the
 /// result does not depend on the thread count.
-const BLOCKS_PER_THREAD: usize = 4;
-
 pub fn score(
     model: &Model,
     feeds: &[InputFeed],
