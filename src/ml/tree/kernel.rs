@@ -15,8 +15,9 @@
 //! lock-step with no per-row branch, eight independent load chains the CPU
 //! overlaps, until all eight sit on leaves (asked first at the tree's
 //! full depth, or 8 past its leaves' mean depth if it is deeper still: an
-//! answer that varies is a mispredicted branch, dearer than idle steps). Rows go through the trees in blocks, so a
-//! block's rows share each tree while it is in cache; a block without NaN
+//! answer that varies is a mispredicted branch, dearer than idle steps).
+//! Rows go through the trees in blocks, so a block's rows share each tree
+//! while it is in cache; a block without NaN
 //! skips the missing-value test. The walk reads nodes and features without
 //! bounds checks, on indices `compile` and `sums` have validated: the one
 //! place this crate uses `unsafe`.
@@ -145,9 +146,10 @@ pub struct Trees<T> {
     weights: Vec<(u32, T)>,
     /// The equality and membership splits, by node.
     special: Vec<(u32, Special<T>)>,
-    /// Per node when any split is special: the whole-number members below
-    /// MASK_BITS of its set, as bits (so most membership tests need no search).
-    masks: Vec<SpecialTest>,
+    /// Per node when any split is special: how it decides (a membership
+    /// node's whole-number members below MASK_BITS as bits, so most
+    /// membership tests need no search).
+    tests: Vec<SpecialTest>,
     /// Some set has members the masks cannot hold.
     any_general: bool,
     any_nan_yes: bool,
@@ -207,7 +209,7 @@ impl<T: Float> Trees<T> {
             leaf_start: vec![0],
             weights: vec![],
             special: vec![],
-            masks: vec![],
+            tests: vec![],
             any_general: false,
             any_nan_yes: false,
             any_special: false,
@@ -225,9 +227,9 @@ impl<T: Float> Trees<T> {
             t.lay_out(forest, root)?;
         }
         if t.any_special {
-            t.masks = vec![SpecialTest::default(); t.nodes.len()];
+            t.tests = vec![SpecialTest::default(); t.nodes.len()];
             for (at, s) in &t.special {
-                let test = &mut t.masks[*at as usize];
+                let test = &mut t.tests[*at as usize];
                 match s {
                     Special::Eq(_) => test.eq = true,
                     Special::Member(set) => {
@@ -364,8 +366,8 @@ impl<T: Float> Trees<T> {
                 bail!("node {i} reads feature {} of {}", node.feature & FEATURE, self.n_features);
             }
         }
-        if self.any_special && self.masks.len() != self.nodes.len() {
-            bail!("{} set masks for {} nodes", self.masks.len(), n);
+        if self.any_special && self.tests.len() != self.nodes.len() {
+            bail!("{} special-split tests for {} nodes", self.tests.len(), n);
         }
         if self.roots.iter().any(|&r| r >= n) {
             bail!("a tree root lies outside the trees");
@@ -516,8 +518,8 @@ impl<T: Float> Trees<T> {
                         (n, *x.add(off[g] + (n.feature & FEATURE) as usize))
                     };
                     let go = if SPEC {
-                        // SAFETY: masks has one entry per node (check_layout).
-                        let test = unsafe { &*self.masks.as_ptr().add(idx[g] as usize) };
+                        // SAFETY: tests has one entry per node (check_layout).
+                        let test = unsafe { &*self.tests.as_ptr().add(idx[g] as usize) };
                         self.special_step(idx[g], n, v, test)
                     } else {
                         let go = v <= n.threshold;
@@ -540,7 +542,7 @@ impl<T: Float> Trees<T> {
             let n = &self.nodes[i as usize];
             if SPEC {
                 let x = row[(n.feature & FEATURE) as usize];
-                i = if self.special_step(i, n, x, &self.masks[i as usize]) { n.yes } else { n.no };
+                i = if self.special_step(i, n, x, &self.tests[i as usize]) { n.yes } else { n.no };
             } else {
                 i = self.step::<NAN>(i, row);
             }
@@ -559,8 +561,8 @@ impl<T: Float> Trees<T> {
         if self.any_general && test.general {
             return self.special_go(i, v, f & NAN_YES != 0);
         }
-        let c = v.to_u32();
-        let member = (c < MASK_BITS) & (T::from_u32(c) == v) & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
+        let (c, whole) = whole_below_mask(v);
+        let member = whole & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
         let equal = v == n.threshold;
         let special = if test.eq { equal } else { member };
         let go = if f & SPECIAL != 0 { special } else { v <= n.threshold };
@@ -612,10 +614,18 @@ impl<T: Float> Trees<T> {
     }
 }
 
+/// `v as u32`, and whether that is exactly `v` and below MASK_BITS (NaN
+/// is not): computed without a branch, for the walk.
+#[inline(always)]
+fn whole_below_mask<T: Float>(v: T) -> (u32, bool) {
+    let c = v.to_u32();
+    (c, (c < MASK_BITS) & (T::from_u32(c) == v))
+}
+
 /// The mask bit standing for set member `v`, if it has one.
 fn mask_bit<T: Float>(v: T) -> Option<u32> {
-    let c = v.to_u32();
-    (c < MASK_BITS && T::from_u32(c) == v).then_some(c)
+    let (c, whole) = whole_below_mask(v);
+    whole.then_some(c)
 }
 
 fn has_block(has: &mut [bool], start: usize, end: usize, k: usize) -> Option<&mut [bool]> {
@@ -801,8 +811,6 @@ mod tests {
         out
     }
 
-    /// Rows on the threshold grid and between, with NaN in one block only
-    /// (rows 130..140), so both the NaN-free and the NaN step run.
     /// Eighths, as a numeric feature's thresholds, and whole numbers in and
     /// out of the range a membership node's bit mask covers, as categories.
     fn grid(rng: &mut Rng) -> f64 {
@@ -811,6 +819,8 @@ mod tests {
         if k < 8 { k as f64 / 8.0 } else { WHOLE[k - 8] }
     }
 
+    /// Rows on the threshold grid and between, with NaN in one block only
+    /// (rows 130..140), so both the NaN-free and the NaN step run.
     fn random_rows(rng: &mut Rng, rows: usize, features: usize) -> Vec<f32> {
         (0..rows * features)
             .map(|i| {
