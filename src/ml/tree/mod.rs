@@ -6,9 +6,11 @@
 //! `kernel` lays it out for speed and sums leaf weights; `finalize` turns
 //! per-row sums into labels, probabilities or values.
 
+mod complete;
 mod finalize;
 mod kernel;
 mod parse;
+mod quick;
 
 use std::sync::Arc;
 

@@ -1,0 +1,233 @@
+//! Shallow trees as complete binary trees: a third way through a forest,
+//! for trees whose leaves are at most `MAX_DEPTH` splits deep (random
+//! forests with a `max_depth`, XGBoost's depth-6 trees, scikit-learn's
+//! depth-3 boosting).
+//!
+//! A tree of depth d is padded to all 2^d - 1 splits, stored breadth-first,
+//! so the children of split i are 2i + 1 ("yes") and 2i + 2 ("no") and a
+//! step is one split read, one feature read, one comparison and one add:
+//! no child pointers to load or select between, and every row takes
+//! exactly d steps, so nothing asks whether rows have reached their leaves.
+//! A leaf above the bottom becomes padding splits that all lead to copies
+//! of it. The walk takes as many steps (it walks every tree's full depth
+//! before asking), so padding costs memory only: at most 2^8 splits a tree.
+//! The walk returns the same leaf nodes as the walker's own layout, so the
+//! leaves are added exactly as there.
+
+use super::kernel::{FEATURE, Float, GROUP, NAN_YES};
+
+/// Deepest tree laid out this way: 255 splits and 256 leaves at most.
+const MAX_DEPTH: u32 = 8;
+/// The largest forest whose rows take all its trees a group at a time
+/// (`group_sums`): a group reads every tree, so the trees must stay in L2.
+const GROUPED_BYTES: usize = 256 << 10;
+
+/// A split as the walk reads it: 8 bytes for float32 models.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+struct Split<T> {
+    threshold: T,
+    /// Feature index plus the walker's NAN_YES bit.
+    feature: u32,
+}
+
+/// Where one tree lives in `Complete`.
+#[derive(Clone, Copy, Debug)]
+pub struct Tree {
+    depth: u32,
+    splits: usize,
+    leaves: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Complete<T> {
+    /// Per tree of the forest, `None` where it is too deep.
+    trees: Vec<Option<Tree>>,
+    splits: Vec<Split<T>>,
+    /// The walker's leaf node at each leaf position.
+    leaves: Vec<u32>,
+    /// Beside `leaves`: the leaf's (first) weight.
+    values: Vec<T>,
+    /// Every tree of the forest is laid out here, within GROUPED_BYTES.
+    grouped: bool,
+}
+
+/// A node of the walker's layout, as this layout needs it.
+pub enum Node<T> {
+    /// Threshold, feature word (with the walker's flags), "yes", "no".
+    Split(T, u32, u32, u32),
+    /// Its (first) weight.
+    Leaf(T),
+}
+
+impl<T: Float> Complete<T> {
+    /// Lays out each tree (given by its root) that is at most MAX_DEPTH
+    /// deep and has no equality or membership split (`ordered(t)`).
+    /// `node(i)` is node i of the walker's layout.
+    pub fn build(
+        roots: &[u32],
+        ordered: impl Fn(usize) -> bool,
+        node: impl Fn(u32) -> Node<T>,
+    ) -> Complete<T> {
+        let mut c = Complete::default();
+        for (t, &root) in roots.iter().enumerate() {
+            let Some(d) = ordered(t).then(|| deepest(root, MAX_DEPTH, &node)).flatten() else {
+                c.trees.push(None);
+                continue;
+            };
+            let tree = Tree { depth: d, splits: c.splits.len(), leaves: c.leaves.len() };
+            let pad = Split { threshold: T::default(), feature: 0 };
+            c.splits.resize(tree.splits + (1 << d) - 1, pad);
+            c.leaves.resize(tree.leaves + (1 << d), 0);
+            c.values.resize(tree.leaves + (1 << d), T::default());
+            c.place(&tree, root, 0, &node);
+            c.trees.push(Some(tree));
+        }
+        let bytes = size_of_val(&c.splits[..]) + size_of_val(&c.leaves[..]) + size_of_val(&c.values[..]);
+        c.grouped = !roots.is_empty() && c.trees.iter().all(Option::is_some) && bytes <= GROUPED_BYTES;
+        c
+    }
+
+    /// Puts walker node `i` at breadth-first position `at` of `tree`, and
+    /// its subtree below it.
+    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Node<T>) {
+        let first_leaf = (1 << tree.depth) - 1;
+        if at >= first_leaf {
+            self.leaves[tree.leaves + at - first_leaf] = i;
+            if let Node::Leaf(value) = node(i) {
+                self.values[tree.leaves + at - first_leaf] = value;
+            }
+            return;
+        }
+        match node(i) {
+            Node::Split(threshold, feature, yes, no) => {
+                self.splits[tree.splits + at] = Split { threshold, feature };
+                self.place(tree, yes, 2 * at + 1, node);
+                self.place(tree, no, 2 * at + 2, node);
+            }
+            // A leaf above the bottom: padding splits (feature 0, which
+            // every forest with a split has) lead both ways to copies of it.
+            Node::Leaf(_) => {
+                self.place(tree, i, 2 * at + 1, node);
+                self.place(tree, i, 2 * at + 2, node);
+            }
+        }
+    }
+
+    /// Tree t's layout, if it has one.
+    pub fn tree(&self, t: usize) -> Option<&Tree> {
+        self.trees.get(t).and_then(Option::as_ref)
+    }
+
+    /// Rows may take the whole forest a group at a time (`group_sums`).
+    pub fn grouped(&self) -> bool {
+        self.grouped
+    }
+
+    /// How many trees are laid out this way.
+    #[cfg(test)]
+    pub fn count(&self) -> usize {
+        self.trees.iter().flatten().count()
+    }
+
+    /// What `walk`'s unchecked reads rely on, given the walker's node count
+    /// and feature count.
+    pub fn check(&self, nodes: usize, features: usize) -> Result<(), String> {
+        for tree in self.trees.iter().flatten() {
+            if tree.depth > MAX_DEPTH
+                || tree.splits + (1 << tree.depth) - 1 > self.splits.len()
+                || tree.leaves + (1 << tree.depth) > self.leaves.len().min(self.values.len())
+            {
+                return Err(format!("a complete tree of depth {} lies outside its arrays", tree.depth));
+            }
+        }
+        // (Padding reads feature 0: there is one wherever a tree has a split.)
+        if let Some(s) = self.splits.iter().find(|s| (s.feature & FEATURE) as usize >= features) {
+            return Err(format!("a complete split reads feature {} of {features}", s.feature & FEATURE));
+        }
+        if self.leaves.iter().any(|&l| l as usize >= nodes) {
+            return Err("a complete tree's leaf lies outside the trees".into());
+        }
+        Ok(())
+    }
+
+    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// leaf nodes in the walker's layout.
+    #[inline(always)]
+    pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
+        let at = self.positions::<NAN>(tree, xs, width, first);
+        let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
+        // SAFETY: positions are below 2^depth (see `positions`).
+        #[allow(unsafe_code)]
+        std::array::from_fn(|g| unsafe { *leaves.get_unchecked(at[g] as usize) })
+    }
+
+    /// Rows `first..first + GROUP`'s sums through every tree, for a forest
+    /// laid out here whole (`grouped`) whose leaves each give one weight to one
+    /// target: added tree by tree from 0, in the walker's order, so the
+    /// bits are the walker's. A group takes every tree before the next
+    /// group starts, its sums in registers, where the walker takes a tree
+    /// through a block of rows and adds into memory.
+    #[inline(always)]
+    pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; GROUP] {
+        let mut sum = [0f64; GROUP];
+        for tree in self.trees.iter().flatten() {
+            let at = self.positions::<NAN>(tree, xs, width, first);
+            let values = &self.values[tree.leaves..tree.leaves + (1 << tree.depth)];
+            for g in 0..GROUP {
+                // SAFETY: positions are below 2^depth (see `positions`).
+                #[allow(unsafe_code)]
+                let v = unsafe { *values.get_unchecked(at[g] as usize) };
+                sum[g] += v.to_f64();
+            }
+        }
+        sum
+    }
+
+    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// leaf positions, each below 2^depth.
+    ///
+    /// Reads splits and features without bounds checks. What makes
+    /// that sound: `check` proved each tree's splits and leaves lie inside
+    /// their arrays and every split's feature is below the forest's feature
+    /// count; the kernel's `sums` proved `width` is at least that count and
+    /// `xs` holds whole rows; the caller passes `first + GROUP <= rows`. A
+    /// position stays below 2^depth - 1 for `depth` steps, then is a leaf
+    /// position: the leaf index is below 2^depth.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn positions<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
+        debug_assert!((first + GROUP) * width <= xs.len());
+        let splits = self.splits[tree.splits..].as_ptr();
+        let x = xs.as_ptr();
+        let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
+        let mut at = [0u32; GROUP];
+        for _ in 0..tree.depth {
+            for g in 0..GROUP {
+                // SAFETY: see above.
+                let (s, v) = unsafe {
+                    let s = &*splits.add(at[g] as usize);
+                    (s, *x.add(off[g] + (s.feature & FEATURE) as usize))
+                };
+                let mut go = v <= s.threshold;
+                if NAN {
+                    go |= v.is_nan() & (s.feature & NAN_YES != 0);
+                }
+                at[g] = 2 * at[g] + 2 - u32::from(go);
+            }
+        }
+        let first_leaf = (1u32 << tree.depth) - 1;
+        at.map(|a| a - first_leaf)
+    }
+}
+
+/// The depth of node `i`'s deepest leaf, if it is at most `limit`.
+fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Node<T>) -> Option<u32> {
+    match node(i) {
+        Node::Leaf(_) => Some(0),
+        Node::Split(_, _, yes, no) if limit > 0 => {
+            Some(1 + deepest(yes, limit - 1, node)?.max(deepest(no, limit - 1, node)?))
+        }
+        Node::Split(..) => None,
+    }
+}
