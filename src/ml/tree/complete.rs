@@ -1,11 +1,13 @@
 //! Shallow trees as complete binary trees: a third way through a forest,
 //! for trees whose leaves are at most `MAX_DEPTH` splits deep (random
 //! forests with a `max_depth`, XGBoost's depth-6 trees, scikit-learn's
-//! depth-3 boosting).
+//! depth-3 boosting), with ordered splits or equality and membership
+//! splits whose sets the walker's masks hold.
 //!
 //! A tree of depth d is padded to all 2^d - 1 splits, stored breadth-first,
-//! so the children of split i are 2i + 1 ("yes") and 2i + 2 ("no") and a
-//! step is one split read, one feature read, one comparison and one add:
+//! so the children of split i are 2i + 1 ("yes") and 2i + 2 ("no") and an
+//! ordered step is one split read, one feature read, one comparison and
+//! one add (a special tree's step also reads the split's test):
 //! no child pointers to load or select between, and every row takes
 //! exactly d steps, so nothing asks whether rows have reached their leaves.
 //! A leaf above the bottom becomes padding splits that all lead to copies
@@ -14,7 +16,7 @@
 //! The walk returns the same leaf nodes as the walker's own layout, so the
 //! leaves are added exactly as there.
 
-use super::kernel::{FEATURE, Float, GROUP, NAN_YES};
+use super::kernel::{FEATURE, Float, GROUP, NAN_YES, SpecialTest, decide};
 
 /// Deepest tree laid out this way: 255 splits and 256 leaves at most.
 const MAX_DEPTH: u32 = 8;
@@ -37,6 +39,8 @@ pub struct Tree {
     depth: u32,
     splits: usize,
     leaves: usize,
+    /// It has equality or membership splits: its steps read `tests`.
+    special: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -44,6 +48,8 @@ pub struct Complete<T> {
     /// Per tree of the forest, `None` where it is too deep.
     trees: Vec<Option<Tree>>,
     splits: Vec<Split<T>>,
+    /// Beside `splits`, once any tree is special: how each split decides.
+    tests: Vec<SpecialTest>,
     /// The walker's leaf node at each leaf position.
     leaves: Vec<u32>,
     /// Beside `leaves`: the leaf's (first) weight.
@@ -54,60 +60,73 @@ pub struct Complete<T> {
 
 /// A node of the walker's layout, as this layout needs it.
 pub enum Node<T> {
-    /// Threshold, feature word (with the walker's flags), "yes", "no".
-    Split(T, u32, u32, u32),
+    /// Threshold, feature word (with the walker's flags), "yes", "no", and
+    /// the test of a special split (the default for an ordered one).
+    Split(T, u32, u32, u32, SpecialTest),
     /// Its (first) weight.
     Leaf(T),
 }
 
 impl<T: Float> Complete<T> {
     /// Lays out each tree (given by its root) that is at most MAX_DEPTH
-    /// deep and has no equality or membership split (`ordered(t)`).
-    /// `node(i)` is node i of the walker's layout.
+    /// deep and whose every node `node` gives (node i of the walker's
+    /// layout, `None` where this layout cannot hold it); `special(t)`:
+    /// tree t has equality or membership splits.
     pub fn build(
         roots: &[u32],
-        ordered: impl Fn(usize) -> bool,
-        node: impl Fn(u32) -> Node<T>,
+        special: impl Fn(usize) -> bool,
+        node: impl Fn(u32) -> Option<Node<T>>,
     ) -> Complete<T> {
         let mut c = Complete::default();
         for (t, &root) in roots.iter().enumerate() {
-            let Some(d) = ordered(t).then(|| deepest(root, MAX_DEPTH, &node)).flatten() else {
+            let Some(d) = deepest(root, MAX_DEPTH, &node) else {
                 c.trees.push(None);
                 continue;
             };
-            let tree = Tree { depth: d, splits: c.splits.len(), leaves: c.leaves.len() };
+            let tree = Tree { depth: d, splits: c.splits.len(), leaves: c.leaves.len(), special: special(t) };
             let pad = Split { threshold: T::default(), feature: 0 };
             c.splits.resize(tree.splits + (1 << d) - 1, pad);
+            // (From the first special tree on, `tests` runs beside `splits`.)
+            if tree.special || !c.tests.is_empty() {
+                c.tests.resize(c.splits.len(), SpecialTest::default());
+            }
             c.leaves.resize(tree.leaves + (1 << d), 0);
             c.values.resize(tree.leaves + (1 << d), T::default());
             c.place(&tree, root, 0, &node);
             c.trees.push(Some(tree));
         }
-        let bytes = size_of_val(&c.splits[..]) + size_of_val(&c.leaves[..]) + size_of_val(&c.values[..]);
+        let bytes = size_of_val(&c.splits[..])
+            + size_of_val(&c.tests[..])
+            + size_of_val(&c.leaves[..])
+            + size_of_val(&c.values[..]);
         c.grouped = !roots.is_empty() && c.trees.iter().all(Option::is_some) && bytes <= GROUPED_BYTES;
         c
     }
 
     /// Puts walker node `i` at breadth-first position `at` of `tree`, and
     /// its subtree below it.
-    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Node<T>) {
+    /// (`deepest` has seen every node of the tree: `node` gives each.)
+    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Option<Node<T>>) {
         let first_leaf = (1 << tree.depth) - 1;
         if at >= first_leaf {
             self.leaves[tree.leaves + at - first_leaf] = i;
-            if let Node::Leaf(value) = node(i) {
+            if let Some(Node::Leaf(value)) = node(i) {
                 self.values[tree.leaves + at - first_leaf] = value;
             }
             return;
         }
         match node(i) {
-            Node::Split(threshold, feature, yes, no) => {
+            Some(Node::Split(threshold, feature, yes, no, test)) => {
                 self.splits[tree.splits + at] = Split { threshold, feature };
+                if tree.special {
+                    self.tests[tree.splits + at] = test;
+                }
                 self.place(tree, yes, 2 * at + 1, node);
                 self.place(tree, no, 2 * at + 2, node);
             }
             // A leaf above the bottom: padding splits (feature 0, which
             // every forest with a split has) lead both ways to copies of it.
-            Node::Leaf(_) => {
+            Some(Node::Leaf(_)) | None => {
                 self.place(tree, i, 2 * at + 1, node);
                 self.place(tree, i, 2 * at + 2, node);
             }
@@ -137,6 +156,7 @@ impl<T: Float> Complete<T> {
             if tree.depth > MAX_DEPTH
                 || tree.splits + (1 << tree.depth) - 1 > self.splits.len()
                 || tree.leaves + (1 << tree.depth) > self.leaves.len().min(self.values.len())
+                || (tree.special && tree.splits + (1 << tree.depth) - 1 > self.tests.len())
             {
                 return Err(format!("a complete tree of depth {} lies outside its arrays", tree.depth));
             }
@@ -155,7 +175,7 @@ impl<T: Float> Complete<T> {
     /// leaf nodes in the walker's layout.
     #[inline(always)]
     pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
-        let at = self.positions::<NAN>(tree, xs, width, first);
+        let at = self.leaf_positions::<NAN>(tree, xs, width, first);
         let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
         // SAFETY: positions are below 2^depth (see `positions`).
         #[allow(unsafe_code)]
@@ -172,7 +192,7 @@ impl<T: Float> Complete<T> {
     pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; GROUP] {
         let mut sum = [0f64; GROUP];
         for tree in self.trees.iter().flatten() {
-            let at = self.positions::<NAN>(tree, xs, width, first);
+            let at = self.leaf_positions::<NAN>(tree, xs, width, first);
             let values = &self.values[tree.leaves..tree.leaves + (1 << tree.depth)];
             for g in 0..GROUP {
                 // SAFETY: positions are below 2^depth (see `positions`).
@@ -186,17 +206,40 @@ impl<T: Float> Complete<T> {
 
     /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
     /// leaf positions, each below 2^depth.
+    #[inline(always)]
+    fn leaf_positions<const NAN: bool>(
+        &self,
+        tree: &Tree,
+        xs: &[T],
+        width: usize,
+        first: usize,
+    ) -> [u32; GROUP] {
+        if tree.special {
+            self.positions::<true, NAN>(tree, xs, width, first)
+        } else {
+            self.positions::<false, NAN>(tree, xs, width, first)
+        }
+    }
+
+    /// `leaf_positions`, for a tree with special splits or without.
     ///
     /// Reads splits and features without bounds checks. What makes
     /// that sound: `check` proved each tree's splits and leaves lie inside
     /// their arrays and every split's feature is below the forest's feature
     /// count; the kernel's `sums` proved `width` is at least that count and
-    /// `xs` holds whole rows; the caller passes `first + GROUP <= rows`. A
+    /// `xs` holds whole rows; the caller passes `first + GROUP <= rows`; a
+    /// special tree's tests lie inside `tests` (`check` again). A
     /// position stays below 2^depth - 1 for `depth` steps, then is a leaf
     /// position: the leaf index is below 2^depth.
     #[allow(unsafe_code)]
     #[inline(always)]
-    fn positions<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
+    fn positions<const SPEC: bool, const NAN: bool>(
+        &self,
+        tree: &Tree,
+        xs: &[T],
+        width: usize,
+        first: usize,
+    ) -> [u32; GROUP] {
         debug_assert!((first + GROUP) * width <= xs.len());
         let splits = self.splits[tree.splits..].as_ptr();
         let x = xs.as_ptr();
@@ -209,10 +252,14 @@ impl<T: Float> Complete<T> {
                     let s = &*splits.add(at[g] as usize);
                     (s, *x.add(off[g] + (s.feature & FEATURE) as usize))
                 };
-                let mut go = v <= s.threshold;
-                if NAN {
-                    go |= v.is_nan() & (s.feature & NAN_YES != 0);
-                }
+                let go = if SPEC {
+                    // SAFETY: see above.
+                    let test = unsafe { &*self.tests.as_ptr().add(tree.splits + at[g] as usize) };
+                    decide(v, s.threshold, s.feature, test)
+                } else {
+                    let go = v <= s.threshold;
+                    go | (NAN && v.is_nan() & (s.feature & NAN_YES != 0))
+                };
                 at[g] = 2 * at[g] + 2 - u32::from(go);
             }
         }
@@ -222,10 +269,11 @@ impl<T: Float> Complete<T> {
 }
 
 /// The depth of node `i`'s deepest leaf, if it is at most `limit`.
-fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Node<T>) -> Option<u32> {
-    match node(i) {
+/// `None` also where `node` cannot give a node of the subtree.
+fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Option<Node<T>>) -> Option<u32> {
+    match node(i)? {
         Node::Leaf(_) => Some(0),
-        Node::Split(_, _, yes, no) if limit > 0 => {
+        Node::Split(_, _, yes, no, _) if limit > 0 => {
             Some(1 + deepest(yes, limit - 1, node)?.max(deepest(no, limit - 1, node)?))
         }
         Node::Split(..) => None,

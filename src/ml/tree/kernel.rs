@@ -19,8 +19,9 @@
 //! Rows go through the trees in blocks, so a block's rows share each tree
 //! while it is in cache; a block without NaN
 //! skips the missing-value test. The walk reads nodes and features without
-//! bounds checks, on indices `compile` and `sums` have validated: the one
-//! place this crate uses `unsafe`.
+//! bounds checks, on indices `compile` and `sums` have validated (as do
+//! the complete-tree walk and QuickScorer's AVX2 entry: the tree kernel is
+//! where this crate's `unsafe` is, each use with its argument).
 
 use std::fmt::Debug;
 use std::sync::OnceLock;
@@ -57,8 +58,9 @@ pub trait Float: Copy + Debug + Default + PartialOrd + Send + Sync + std::ops::A
     fn to_f64(self) -> f64;
     fn is_nan(self) -> bool;
     fn next_down(self) -> Self;
-    /// `self as u32`: saturating, NaN to 0.
-    fn to_u32(self) -> u32;
+    /// `self` clamped to [0, MASK_BITS - 1] and truncated to a whole
+    /// number (NaN to 0): the only mask bit `self` could stand for.
+    fn mask_index(self) -> u32;
     fn from_u32(v: u32) -> Self;
 }
 
@@ -75,8 +77,13 @@ impl Float for f32 {
     fn next_down(self) -> Self {
         f32::next_down(self)
     }
-    fn to_u32(self) -> u32 {
-        self as u32
+    #[allow(unsafe_code)]
+    fn mask_index(self) -> u32 {
+        // (max returns the other operand when one is NaN.)
+        let w = self.max(0.0).min((MASK_BITS - 1) as f32);
+        // SAFETY: w is a number in [0, 63], so it truncates to a u32 exactly;
+        // a plain `as` would add saturation the walk does not need.
+        unsafe { w.to_int_unchecked() }
     }
     fn from_u32(v: u32) -> Self {
         v as f32
@@ -96,8 +103,11 @@ impl Float for f64 {
     fn next_down(self) -> Self {
         f64::next_down(self)
     }
-    fn to_u32(self) -> u32 {
-        self as u32
+    #[allow(unsafe_code)]
+    fn mask_index(self) -> u32 {
+        let w = self.max(0.0).min(f64::from(MASK_BITS - 1));
+        // SAFETY: as for f32.
+        unsafe { w.to_int_unchecked() }
     }
     fn from_u32(v: u32) -> Self {
         f64::from(v)
@@ -143,7 +153,7 @@ enum Special<T> {
 
 /// How a node of a forest with special splits decides, beside its `Node`.
 #[derive(Clone, Copy, Debug, Default)]
-struct SpecialTest {
+pub(super) struct SpecialTest {
     /// Set members that are whole numbers below MASK_BITS, as bits.
     mask: u64,
     /// Equality with the node's threshold (else membership, if SPECIAL).
@@ -312,7 +322,7 @@ impl<T: Float> Trees<T> {
         }
         t.dense = t.dense_weights();
         if path != Path::Walk {
-            t.complete = Complete::build(&t.roots, |tree| !t.tree_special[tree], |i| t.complete_node(i));
+            t.complete = Complete::build(&t.roots, |tree| t.tree_special[tree], |i| t.complete_node(i));
             t.complete.check(t.nodes.len(), t.n_features).map_err(|e| anyhow!(e))?;
         }
         if !t.any_special && matches!(path, Path::Fastest | Path::Quick) {
@@ -350,13 +360,16 @@ impl<T: Float> Trees<T> {
         Some(dense)
     }
 
-    /// Node `i` as the complete-tree layout reads it.
-    fn complete_node(&self, i: u32) -> complete::Node<T> {
+    /// Node `i` as the complete-tree layout reads it; `None` for a set
+    /// with members its mask cannot hold (its tree stays with the walk).
+    fn complete_node(&self, i: u32) -> Option<complete::Node<T>> {
         let n = &self.nodes[i as usize];
-        match self.node_leaf[i as usize] {
-            u32::MAX => complete::Node::Split(n.threshold, n.feature, n.yes, n.no),
+        let test = self.tests.get(i as usize).copied().unwrap_or_default();
+        Some(match self.node_leaf[i as usize] {
+            _ if test.general => return None,
+            u32::MAX => complete::Node::Split(n.threshold, n.feature, n.yes, n.no, test),
             _ => complete::Node::Leaf(n.threshold),
-        }
+        })
     }
 
     /// The trees as QuickScorer reads them, if each has at most 64 leaves.
@@ -794,16 +807,10 @@ impl<T: Float> Trees<T> {
     /// cannot hold take the searching path.
     #[inline(always)]
     fn special_step(&self, i: u32, n: &Node<T>, v: T, test: &SpecialTest) -> bool {
-        let f = n.feature;
         if self.any_general && test.general {
-            return self.special_go(i, v, f & NAN_YES != 0);
+            return self.special_go(i, v, n.feature & NAN_YES != 0);
         }
-        let (c, whole) = whole_below_mask(v);
-        let member = whole & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
-        let equal = v == n.threshold;
-        let special = if test.eq { equal } else { member };
-        let go = if f & SPECIAL != 0 { special } else { v <= n.threshold };
-        go | (v.is_nan() & (f & NAN_YES != 0))
+        decide(v, n.threshold, n.feature, test)
     }
 
     #[cold]
@@ -856,12 +863,27 @@ impl<T: Float> Trees<T> {
     }
 }
 
-/// `v as u32`, and whether that is exactly `v` and below MASK_BITS (NaN
-/// is not): computed without a branch, for the walk.
+/// Whether value `v` goes "yes" at a split of any kind whose set, if it
+/// has one, its mask holds whole: threshold, feature word (with its flags)
+/// and test as the walk stores them. Every kind of test is computed and one
+/// picked, without a branch on the kind.
+#[inline(always)]
+pub(super) fn decide<T: Float>(v: T, threshold: T, feature: u32, test: &SpecialTest) -> bool {
+    let (c, whole) = whole_below_mask(v);
+    let member = whole & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
+    let equal = v == threshold;
+    let special = if test.eq { equal } else { member };
+    let go = if feature & SPECIAL != 0 { special } else { v <= threshold };
+    go | (v.is_nan() & (feature & NAN_YES != 0))
+}
+
+/// `v`'s mask index, and whether `v` is exactly that whole number (so
+/// below MASK_BITS; NaN is not): computed without a branch, for the walk.
 #[inline(always)]
 fn whole_below_mask<T: Float>(v: T) -> (u32, bool) {
-    let c = v.to_u32();
-    (c, (c < MASK_BITS) & (T::from_u32(c) == v))
+    // (A value outside [0, 63] clamps to a number other than itself.)
+    let c = v.mask_index();
+    (c, T::from_u32(c) == v)
 }
 
 /// The mask bit standing for set member `v`, if it has one.
@@ -1098,19 +1120,24 @@ mod tests {
         ];
         for (targets, multi, only, special) in shapes {
             // Depth 9: some trees within the complete layout's depth, some beyond.
-            let forest =
+            let mut forest =
                 random_forest(&mut rng, 12, Shape { features, targets, multi, only, special, depth: 9 });
+            // The shallow trees' sets of whole numbers below 64, which the
+            // masks hold: those trees can be complete, the others' sets not.
+            let mut ends = forest.roots.clone();
+            ends.push(forest.nodes.len());
+            for tree in (1..12).step_by(2) {
+                for n in &mut forest.nodes[ends[tree]..ends[tree + 1]] {
+                    n.members.iter_mut().for_each(|m| *m = ((*m * 8.0).abs() as u64 % 64) as f64);
+                }
+            }
             let x = random_rows(&mut rng, rows, features);
             for path in [Path::Walk, Path::Complete] {
                 let trees = Trees::<f32>::compile_for(&forest, path).unwrap();
                 assert_eq!(trees.only_target.is_some(), !multi);
-                if path == Path::Complete && !special {
-                    let ordered = trees.tree_special.iter().filter(|&&s| !s).count();
-                    assert!(
-                        (1..ordered).contains(&trees.complete.count()),
-                        "{} complete",
-                        trees.complete.count()
-                    );
+                // Some trees complete and some not: too deep, or (special) a set the masks cannot hold.
+                if path == Path::Complete {
+                    assert!((1..12).contains(&trees.complete.count()), "{} complete", trees.complete.count());
                 }
                 let sums = trees.sums(&x, rows, features).unwrap();
                 for r in 0..rows {
@@ -1135,19 +1162,30 @@ mod tests {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let features = 5;
         let rows = 301;
-        for (targets, multi, only) in [(1, false, 0), (3, false, 2), (3, true, 0)] {
+        let shapes = [
+            (1, false, 0, false),
+            (3, false, 2, false),
+            (3, true, 0, false),
+            (1, false, 0, true),
+            (3, true, 0, true),
+        ];
+        for (targets, multi, only, special) in shapes {
             for aggregate in [Aggregate::Sum, Aggregate::Average, Aggregate::Min, Aggregate::Max] {
-                // Depth 6 keeps every tree within 64 leaves.
-                let shape = Shape { features, targets, multi, only, special: false, depth: 6 };
+                // Depth 6 keeps every tree within 64 leaves and the complete layout's depth.
+                let shape = Shape { features, targets, multi, only, special, depth: 6 };
                 let mut forest = random_forest(&mut rng, 12, shape);
                 forest.aggregate = aggregate;
+                // Sets of whole numbers below 64 only, which the masks hold: every tree can be complete.
+                for n in forest.nodes.iter_mut() {
+                    n.members.iter_mut().for_each(|m| *m = ((*m * 8.0).abs() as u64 % 64) as f64);
+                }
                 let x = random_rows(&mut rng, rows, features);
                 let walk = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap();
                 let complete = Trees::<f32>::compile_for(&forest, Path::Complete).unwrap();
                 let quick = Trees::<f32>::compile_for(&forest, Path::Quick).unwrap();
                 assert!(walk.quick.is_none() && walk.complete.count() == 0);
                 assert!(complete.quick.is_none() && complete.complete.count() == 12);
-                assert!(quick.quick.is_some(), "{targets} targets, {aggregate:?}");
+                assert_eq!(quick.quick.is_some(), !special, "{targets} targets, {aggregate:?}");
                 let w = walk.sums(&x, rows, features).unwrap();
                 let bits = |s: &Sums| s.sum.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 for (path, trees) in [("complete", &complete), ("quick", &quick)] {
