@@ -181,8 +181,13 @@ impl TableWriter {
         };
         let inner = match format {
             Format::Parquet => Inner::Parquet(Box::new(
+                // zstd level 1, as pyarrow writes it by default: zstd's own
+                // default (3) took 6% of a logistic-regression run's CPU
+                // for files ~5% smaller. (`ok()`: level 1 always exists.)
                 ParquetWriter::new(out)
-                    .with_compression(ParquetCompression::Zstd(None))
+                    .with_compression(ParquetCompression::Zstd(
+                        polars_parquet::write::ZstdLevel::try_new(1).ok(),
+                    ))
                     .batched(schema)
                     .with_kind(Kind::CantCreate, || {
                         format!("cannot start Parquet output {}", path.display())
