@@ -343,8 +343,10 @@ fn fill<S: Copy, T>(
         if lo >= hi {
             continue;
         }
-        for (r, &v) in vals[lo - at..hi - at].iter().enumerate() {
-            out[(lo - start + r) * width + j] = conv(v);
+        // (Whole rows, so the bound on `j` is checked once, not per value.)
+        let rows = out[(lo - start) * width..].chunks_exact_mut(width);
+        for (row, &v) in rows.zip(&vals[lo - at..hi - at]) {
+            row[j] = conv(v);
         }
     }
 }
