@@ -1,4 +1,6 @@
-//! The tree walker, laid out for speed.
+//! The tree walker, laid out for speed, and the choice between it and
+//! QuickScorer (`quick`), which a timed trial on the first large enough
+//! batch makes; shallow trees walk as complete trees (`complete`).
 //!
 //! Every ordered split (≤, <, ≥, >) is rewritten at load time as `x ≤ t`
 //! with the children swapped where needed (`x < t` is `x ≤ next_down(t)`

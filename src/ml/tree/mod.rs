@@ -3,8 +3,9 @@
 //! onnxruntime's semantics, including its expansion of the binary case.
 //!
 //! `parse` reads the three attribute forms into one neutral [`Forest`];
-//! `kernel` lays it out for speed and sums leaf weights; `finalize` turns
-//! per-row sums into labels, probabilities or values.
+//! `kernel` lays it out for speed and sums leaf weights, through its walk,
+//! `complete` trees or `quick` (QuickScorer); `finalize` turns per-row
+//! sums into labels, probabilities or values.
 
 mod complete;
 mod finalize;
