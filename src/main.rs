@@ -50,8 +50,10 @@ fn no_transparent_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments and
         // touches no memory of ours; a failure (old kernel) changes nothing.
+        // (It is variadic and the kernel reads unsigned longs: pass those.)
+        let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
         unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+            libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused);
         }
     }
 }
