@@ -1106,21 +1106,25 @@ mod tests {
             .collect()
     }
 
+    /// The random forests' shapes: (targets, multi, only, special), as in
+    /// `Shape`. One target; one weight to one of several targets; a weight
+    /// to every target; each without and with special splits.
+    const SHAPES: [(usize, bool, usize, bool); 6] = [
+        (1, false, 0, false),
+        (2, false, 0, false),
+        (3, false, 2, false),
+        (3, true, 0, false),
+        (1, false, 0, true),
+        (3, true, 0, true),
+    ];
+
     #[test]
     fn grouped_walk_matches_the_spec_on_random_forests() {
         let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
         let features = 5;
         // 301 rows: whole groups, a partial group, a partial block.
         let rows = 301;
-        let shapes = [
-            (1, false, 0, false),
-            (2, false, 0, false),
-            (3, false, 2, false),
-            (3, true, 0, false),
-            (1, false, 0, true),
-            (3, true, 0, true),
-        ];
-        for (targets, multi, only, special) in shapes {
+        for (targets, multi, only, special) in SHAPES {
             // Depth 9: some trees within the complete layout's depth, some beyond.
             let mut forest =
                 random_forest(&mut rng, 12, Shape { features, targets, multi, only, special, depth: 9 });
@@ -1164,14 +1168,7 @@ mod tests {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let features = 5;
         let rows = 301;
-        let shapes = [
-            (1, false, 0, false),
-            (3, false, 2, false),
-            (3, true, 0, false),
-            (1, false, 0, true),
-            (3, true, 0, true),
-        ];
-        for (targets, multi, only, special) in shapes {
+        for (targets, multi, only, special) in SHAPES {
             for aggregate in [Aggregate::Sum, Aggregate::Average, Aggregate::Min, Aggregate::Max] {
                 // Depth 6 keeps every tree within 64 leaves and the complete layout's depth.
                 let shape = Shape { features, targets, multi, only, special, depth: 6 };
