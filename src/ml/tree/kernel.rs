@@ -1248,24 +1248,30 @@ mod tests {
         assert_eq!(bits(&got.sum), bits(&want.sum));
     }
 
-    /// A tree of more than 64 leaves has no QuickScorer layout: the walk scores it.
-    #[test]
-    fn quickscorer_leaves_trees_of_more_than_64_leaves_to_the_walk() {
+    /// One tree: a chain of `levels` splits `x <= level`, each with a leaf
+    /// of weight `level` on its "yes" side, and a last leaf of -1.
+    fn chain(levels: usize) -> Forest {
         let mut nodes = vec![];
-        for level in 0..64 {
+        for level in 0..levels {
             let at = nodes.len();
             nodes.push(split(Mode::Leq, 0, level as f64, at + 1, at + 2, false));
             nodes.push(leaf(level as f64));
         }
         nodes.push(leaf(-1.0));
-        let forest = Forest {
+        Forest {
             nodes,
             roots: vec![0],
             n_targets: 1,
             aggregate: Aggregate::Sum,
             post: PostTransform::None,
             base_values: vec![],
-        };
+        }
+    }
+
+    /// A tree of more than 64 leaves has no QuickScorer layout: the walk scores it.
+    #[test]
+    fn quickscorer_leaves_trees_of_more_than_64_leaves_to_the_walk() {
+        let forest = chain(64);
         let trees = Trees::<f32>::compile_for(&forest, Path::Quick).unwrap();
         assert!(trees.quick.is_none());
         let xs: Vec<f32> = (0..70).map(|r| r as f32 - 0.5).collect();
@@ -1281,21 +1287,7 @@ mod tests {
     #[test]
     fn rows_deeper_than_the_first_check_still_reach_their_leaves() {
         const LEVELS: usize = 40;
-        let mut nodes = vec![];
-        for level in 0..LEVELS {
-            let at = nodes.len();
-            nodes.push(split(Mode::Leq, 0, level as f64, at + 1, at + 2, false));
-            nodes.push(leaf(level as f64));
-        }
-        nodes.push(leaf(-1.0));
-        let forest = Forest {
-            nodes,
-            roots: vec![0],
-            n_targets: 1,
-            aggregate: Aggregate::Sum,
-            post: PostTransform::None,
-            base_values: vec![],
-        };
+        let forest = chain(LEVELS);
         let trees = Trees::<f32>::compile(&forest).unwrap();
         assert!((trees.first_check[0] as usize) < LEVELS, "the chain must be deeper than the first check");
         // Groups of eight where one row goes to the bottom and the rest stop early.
