@@ -70,10 +70,10 @@ impl SvmKernel {
     }
 }
 
-/// Rows' linear scores `x · Wᵀ + b`, `classes` per row: as `Linear::row`
-/// computes them, bit for bit (each row's products summed in feature
-/// order from -0.0, as `Iterator::sum` does), but eight rows at a time, so
-/// eight independent sums are in flight instead of one chain of additions.
+/// Rows' linear scores `x · Wᵀ + b`, `classes` per row: each row's
+/// products summed in feature order from -0.0, as `Iterator::sum` adds
+/// them (the bits batchscore has always given), but eight rows at a time,
+/// so eight independent sums are in flight instead of one chain of additions.
 fn linear_scores(
     xs: &[f32],
     rows: usize,
@@ -264,12 +264,9 @@ impl Linear {
     /// One row: its raw scores into `out`, and the winning class index.
     fn row(&self, x: &[f32], out: &mut [f32]) -> usize {
         match &self.scorer {
+            // (`eval` scores linear models a batch at a time; one row is a batch of one.)
             Scorer::Linear { weights, intercepts, classes } => {
-                let f = x.len();
-                for c in 0..*classes {
-                    let w = &weights[c * f..(c + 1) * f];
-                    out[c] = x.iter().zip(w).map(|(a, b)| a * b).sum::<f32>() + intercepts[c];
-                }
+                out[..*classes].copy_from_slice(&linear_scores(x, 1, x.len(), weights, intercepts, *classes));
                 linear_winner(&out[..*classes])
             }
             Scorer::Svc { kernel, vectors, per_class, coefficients, rho, platt } => {
@@ -530,8 +527,9 @@ impl Kernel for Linear {
 mod tests {
     use super::*;
 
-    /// Eight rows at a time give each row's own sum, bit for bit, in whole
-    /// groups and the partial one, for one score and several.
+    /// Eight rows at a time give each row's own `Iterator::sum`, bit for
+    /// bit, in whole groups and the partial one, for one score and several;
+    /// and `row` gives the same.
     #[test]
     fn linear_scores_are_the_row_by_row_sums() {
         let mut seed = 0x9E37_79B9u32;
@@ -547,16 +545,26 @@ mod tests {
             let weights: Vec<f32> = (0..classes * f).map(|_| next()).collect();
             let intercepts: Vec<f32> = (0..classes).map(|_| next()).collect();
             let got = linear_scores(&xs, rows, f, &weights, &intercepts, classes);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for r in 0..rows {
+                let x = &xs[r * f..(r + 1) * f];
+                let want: Vec<f32> = (0..classes)
+                    .map(|c| {
+                        x.iter().zip(&weights[c * f..(c + 1) * f]).map(|(a, b)| a * b).sum::<f32>()
+                            + intercepts[c]
+                    })
+                    .collect();
+                assert_eq!(
+                    bits(&got[r * classes..(r + 1) * classes]),
+                    bits(&want),
+                    "{classes} classes, row {r}"
+                );
+            }
             let labels = ClassLabels::Int((0..classes.max(2) as i64).collect());
             let lin = classifier(weights, intercepts, PostTransform::None, labels);
             let mut raw = vec![0f32; classes];
-            for r in 0..rows {
-                lin.row(&xs[r * f..(r + 1) * f], &mut raw);
-                let want: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
-                let have: Vec<u32> =
-                    got[r * classes..(r + 1) * classes].iter().map(|v| v.to_bits()).collect();
-                assert_eq!(have, want, "{classes} classes, row {r}");
-            }
+            lin.row(&xs[..f], &mut raw);
+            assert_eq!(bits(&raw), bits(&got[..classes]), "{classes} classes: row");
         }
     }
 
