@@ -33,8 +33,9 @@ impl Sampler {
                     // Every 5 ms: a peak sampled coarsely reads low, and lower
                     // the shorter the run (a 0.5 s run had 25 samples at 20 ms),
                     // which made short runs look leaner than long ones.
+                    let page = page_size();
                     while !stop.load(Ordering::Relaxed) {
-                        if let Some(anon) = anon_bytes() {
+                        if let Some(anon) = anon_bytes(page) {
                             max_anon.fetch_max(anon, Ordering::Relaxed);
                         }
                         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -59,13 +60,13 @@ impl Sampler {
 }
 
 /// Anonymous memory now, from /proc/self/statm (resident minus shared
-/// pages, which is RssAnon): a few dozen bytes to read and parse, where
-/// /proc/self/status is a page of text.
-fn anon_bytes() -> Option<u64> {
+/// pages of `page` bytes, which is RssAnon): a few dozen bytes to read and
+/// parse, where /proc/self/status is a page of text.
+fn anon_bytes(page: u64) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/statm").ok()?;
     let mut fields = text.split_whitespace().skip(1).map(|f| f.parse::<u64>().ok());
     let (resident, shared) = (fields.next()??, fields.next()??);
-    Some(resident.saturating_sub(shared) * page_size())
+    Some(resident.saturating_sub(shared) * page)
 }
 
 #[cfg(target_os = "linux")]
@@ -97,7 +98,7 @@ mod tests {
     #[test]
     fn anon_from_statm_is_rss_anon() {
         let touched = std::hint::black_box(vec![1u8; 64 << 20]);
-        let (statm, status) = (anon_bytes().unwrap_or(0), status_field("RssAnon:").unwrap_or(0));
+        let (statm, status) = (anon_bytes(page_size()).unwrap_or(0), status_field("RssAnon:").unwrap_or(0));
         assert!(statm >= 64 << 20, "statm says {statm} bytes with 64 MiB touched");
         assert!(statm.abs_diff(status) < 4 << 20, "statm {statm} vs status {status}");
         drop(touched);
