@@ -211,9 +211,9 @@ pub struct Trees<T> {
     quick: Option<Quick>,
     /// With a QuickScorer layout: the faster way, once a trial has timed
     /// both. Which CPU, which model and which data all decide it (on Zen 4
-    /// QuickScorer is 2.8x the walk on LightGBM-200 and 0.8x on some
-    /// random forests), and both give the same bits, so it is measured
-    /// rather than predicted.
+    /// QuickScorer is 2.8x the walk on LightGBM-200 and 0.6x on
+    /// skl_rf_reg), and both give the same bits, so it is measured rather
+    /// than predicted.
     way: OnceLock<Way>,
     /// Shallow trees as complete binary trees, for the walk.
     complete: Complete<T>,
@@ -1050,6 +1050,18 @@ mod tests {
         at
     }
 
+    /// Rewrites the nodes' sets as whole numbers below 64, which the masks hold.
+    fn mask_held(nodes: &mut [NodeSpec]) {
+        for n in nodes {
+            n.members.iter_mut().for_each(|m| *m = ((*m * 8.0).abs() as u64 % 64) as f64);
+        }
+    }
+
+    /// Sums as bits, to compare them exactly.
+    fn bits(sums: &[f64]) -> Vec<u64> {
+        sums.iter().map(|v| v.to_bits()).collect()
+    }
+
     /// The ONNX semantics, one node at a time, straight from the spec.
     fn reference(forest: &Forest, row: &[f32]) -> Vec<f64> {
         let mut out = vec![0f64; forest.n_targets];
@@ -1133,9 +1145,7 @@ mod tests {
             let mut ends = forest.roots.clone();
             ends.push(forest.nodes.len());
             for tree in (1..12).step_by(2) {
-                for n in &mut forest.nodes[ends[tree]..ends[tree + 1]] {
-                    n.members.iter_mut().for_each(|m| *m = ((*m * 8.0).abs() as u64 % 64) as f64);
-                }
+                mask_held(&mut forest.nodes[ends[tree]..ends[tree + 1]]);
             }
             let x = random_rows(&mut rng, rows, features);
             for path in [Path::Walk, Path::Complete] {
@@ -1174,10 +1184,8 @@ mod tests {
                 let shape = Shape { features, targets, multi, only, special, depth: 6 };
                 let mut forest = random_forest(&mut rng, 12, shape);
                 forest.aggregate = aggregate;
-                // Sets of whole numbers below 64 only, which the masks hold: every tree can be complete.
-                for n in forest.nodes.iter_mut() {
-                    n.members.iter_mut().for_each(|m| *m = ((*m * 8.0).abs() as u64 % 64) as f64);
-                }
+                // Sets the masks hold only: every tree can be complete.
+                mask_held(&mut forest.nodes);
                 let x = random_rows(&mut rng, rows, features);
                 let walk = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap();
                 let complete = Trees::<f32>::compile_for(&forest, Path::Complete).unwrap();
@@ -1186,12 +1194,11 @@ mod tests {
                 assert!(complete.quick.is_none() && complete.complete.count() == 12);
                 assert_eq!(quick.quick.is_some(), !special, "{targets} targets, {aggregate:?}");
                 let w = walk.sums(&x, rows, features).unwrap();
-                let bits = |s: &Sums| s.sum.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 for (path, trees) in [("complete", &complete), ("quick", &quick)] {
                     let got = trees.sums(&x, rows, features).unwrap();
                     assert_eq!(
-                        bits(&w),
-                        bits(&got),
+                        bits(&w.sum),
+                        bits(&got.sum),
                         "{path}: {targets} targets, multi {multi}, {aggregate:?}"
                     );
                     assert_eq!(w.has, got.has, "{path}: {targets} targets, multi {multi}, {aggregate:?}");
@@ -1219,10 +1226,8 @@ mod tests {
             let dense = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap();
             assert!(dense.dense.is_some());
             let pairs = Trees { dense: None, ..dense.clone() };
-            let bits = |t: &Trees<f32>| {
-                t.sums(&x, rows, features).unwrap().sum.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            };
-            assert_eq!(bits(&dense), bits(&pairs), "{aggregate:?}");
+            let sums = |t: &Trees<f32>| t.sums(&x, rows, features).unwrap().sum;
+            assert_eq!(bits(&sums(&dense)), bits(&sums(&pairs)), "{aggregate:?}");
         }
     }
 
@@ -1238,7 +1243,6 @@ mod tests {
         let x = random_rows(&mut rng, rows, features);
         let fastest = Trees::<f32>::compile_for(&forest, Path::Fastest).unwrap();
         let want = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap().sums(&x, rows, features).unwrap();
-        let bits = |s: &[f64]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert!(fastest.quick.is_some());
         let small = fastest.sums(&x[..301 * features], 301, features).unwrap();
         assert!(fastest.way.get().is_none(), "301 rows are too few to time");
