@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use batchscore::model::ModelInfo;
+use batchscore::ModelInfo;
 use tract_onnx::prelude::*;
 
 // The allocator the binary runs with, so the kernel is timed as it runs there.

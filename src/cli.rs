@@ -65,6 +65,20 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The job file the command reads, if it reads one.
+    pub fn job_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Command::Run(a) => Some(&a.target.job),
+            Command::Check(a) => Some(&a.job),
+            Command::Next { job, .. } | Command::Status { job, .. } => Some(job),
+            Command::Backfill(a) => Some(&a.job),
+            Command::Catchup(a) => Some(&a.job),
+            Command::Inspect { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ManyArgs {
     /// Redo dates that are already done.

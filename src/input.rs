@@ -209,6 +209,37 @@ fn check_quotes(path: &Path, quote: u8, delimiter: u8) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A CSV cell that polars could not parse as the column's type. polars
+/// stops at the first one without saying which row it is in, so `run`
+/// reads the file again as text to find every bad row: it looks for this
+/// type in the error chain, never for words in the message (which holds
+/// paths and column names that may contain anything).
+#[derive(Debug)]
+pub struct UnparsableCell(PolarsError);
+
+impl std::fmt::Display for UnparsableCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for UnparsableCell {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// polars' CSV reader reports a cell it cannot parse as a ComputeError
+/// that starts "could not parse" (polars-io 0.55 csv/read/parser.rs).
+fn tag_unparsable(format: Format, e: PolarsError) -> anyhow::Error {
+    match &e {
+        PolarsError::ComputeError(msg) if format == Format::Csv && msg.starts_with("could not parse") => {
+            UnparsableCell(e).into()
+        }
+        _ => e.into(),
+    }
+}
+
 /// A chunk of rows and where it came from.
 pub struct Chunk {
     pub df: DataFrame,
@@ -221,6 +252,7 @@ pub struct ChunkReader {
     rx: mpsc::Receiver<PolarsResult<DataFrame>>,
     worker: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
+    format: Format,
     next_row: u64,
 }
 
@@ -297,7 +329,13 @@ impl ChunkReader {
                 }
             })
             .with_kind(Kind::Internal, || "starting the reader thread")?;
-        Ok(ChunkReader { rx, worker: Some(worker), path: file.path.clone(), next_row: 0 })
+        Ok(ChunkReader {
+            rx,
+            worker: Some(worker),
+            path: file.path.clone(),
+            format: file.format,
+            next_row: 0,
+        })
     }
 }
 
@@ -323,7 +361,7 @@ impl Iterator for ChunkReader {
                 self.next_row += df.height() as u64;
                 Some(Ok(Chunk { df, first_row }))
             }
-            Ok(Err(e)) => Some(Err(e).with_kind(Kind::Data, || {
+            Ok(Err(e)) => Some(Err(tag_unparsable(self.format, e)).with_kind(Kind::Data, || {
                 format!("reading {} after row {}", self.path.display(), self.next_row)
             })),
             Err(_) => {

@@ -7,11 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chrono::format::{Item, StrftimeItems};
 use serde::Deserialize;
 
+use crate::clock::RunDateRule;
 use crate::error::{Kind, ResultExt, failure};
 use crate::features::{Fill, Repair};
+use crate::template::{Template, clean};
 
 pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
 
@@ -59,6 +60,17 @@ pub enum Policy {
     Pass,
     /// Fail the run at the first bad value.
     Fail,
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Policy::Reject => "reject",
+            Policy::Fill => "fill",
+            Policy::Pass => "pass",
+            Policy::Fail => "fail",
+        })
+    }
 }
 
 /// How many rejected rows a run tolerates before it fails.
@@ -165,6 +177,15 @@ pub enum Format {
     Parquet,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        })
+    }
+}
+
 impl Format {
     fn from_path(path: &str) -> Option<Format> {
         let lower = path.to_ascii_lowercase();
@@ -190,76 +211,6 @@ pub struct CsvOptions {
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions { delimiter: ',', header: true, quote: Some('"'), null_values: vec![String::new()] }
-    }
-}
-
-/// Which date a run scores when no `--date` is given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RunDateRule {
-    pub days_back: u32,
-}
-
-impl RunDateRule {
-    fn parse(s: &str) -> anyhow::Result<RunDateRule> {
-        let t = s.trim().to_ascii_lowercase();
-        let days_back = match t.as_str() {
-            "today" => 0,
-            "yesterday" => 1,
-            _ => match t.strip_prefix("today-") {
-                Some(n) => n.trim().parse().ok(),
-                None => None,
-            }
-            .with_context(|| {
-                format!("run_date {s:?}: expected \"today\", \"yesterday\" or \"today-N\" (N days back)")
-            })?,
-        };
-        Ok(RunDateRule { days_back })
-    }
-}
-
-/// A path template expanded from the run date with strftime codes.
-#[derive(Clone, Debug)]
-pub struct Template {
-    raw: String,
-    base: PathBuf,
-}
-
-impl Template {
-    fn new(field: &str, raw: &str, base: &Path) -> anyhow::Result<Template> {
-        if raw.trim().is_empty() {
-            bail!("{field} is empty");
-        }
-        if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
-            bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
-        }
-        Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
-    }
-
-    pub fn raw(&self) -> &str {
-        &self.raw
-    }
-
-    /// The path for `date`, resolved against the job file's directory.
-    pub fn expand(&self, date: chrono::NaiveDate) -> PathBuf {
-        clean(self.base.join(date.format(&self.raw).to_string()))
-    }
-
-    /// The leading directories that do not depend on the date: where the
-    /// run records go by default, so that they sit beside the outputs.
-    pub fn static_dir(&self) -> PathBuf {
-        clean(self.static_dir_raw())
-    }
-
-    fn static_dir_raw(&self) -> PathBuf {
-        let mut dir = self.base.clone();
-        let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if part.contains('%') {
-                break;
-            }
-            dir.push(part);
-        }
-        dir
     }
 }
 
@@ -326,6 +277,11 @@ impl Job {
             failure(kind, format!("cannot read job file {}: {e}", path.display()))
         })?;
         Job::parse(path, &text).with_kind(Kind::Config, || format!("job file {}", path.display()))
+    }
+
+    /// The date a run started at `now` scores by default.
+    pub fn date_at(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        self.run_date.date_at(now, self.timezone)
     }
 
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<Job> {
@@ -477,7 +433,7 @@ fn parse_bad_rows(b: BadRowsFile, features: &Features) -> anyhow::Result<BadRows
         fill.push((column, value));
     }
     if policy != Policy::Fill && !fill.is_empty() {
-        bail!("bad_rows.fill is set but policy is {policy:?}; set policy = \"fill\"");
+        bail!("bad_rows.fill is set but policy is \"{policy}\"; set policy = \"fill\"");
     }
     Ok(BadRows { policy, max_rejected, fill })
 }
@@ -499,26 +455,6 @@ fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
             Ok(OutputMap { column, from, index })
         })
         .collect()
-}
-
-/// `a/b/../c` → `a/c`, so paths in logs and records read as the user
-/// expects. Lexical, like Go's `filepath.Clean`: the job directory is
-/// absolute, so `..` never climbs above what the user wrote.
-fn clean(p: PathBuf) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !matches!(out.components().next_back(), Some(Component::Normal(_))) || !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The machine's own zone, for jobs that don't name one.
@@ -564,13 +500,6 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
     fn unknown_keys_are_errors() {
         let err = parse(&MIN.replace("[input]", "chunkrows = 5\n[input]")).unwrap_err();
         assert!(format!("{err:#}").contains("chunkrows"), "{err:#}");
-    }
-
-    #[test]
-    fn run_date_rules() {
-        assert_eq!(RunDateRule::parse("today").unwrap().days_back, 0);
-        assert_eq!(RunDateRule::parse("today-3").unwrap().days_back, 3);
-        assert!(RunDateRule::parse("tomorrow").is_err());
     }
 
     #[test]

@@ -1,31 +1,44 @@
 //! batchscore: score a day's data through an ONNX model, on a schedule.
 //!
-//! The binary is the product; the library exists so that tests, the fuzz
-//! target and benchmarks can drive the same code in-process. Data flows one
-//! way: job file → plan → read chunk → score → write → commit → record.
+//! The binary is the product; the library exists so that the binary, the
+//! tests, the fuzz target and the example drive the same code. Its modules
+//! are private: the few items those need are re-exported below, hidden
+//! from the docs, and nothing else is a promise.
 
-pub mod app;
-pub mod backfill;
-pub mod check;
-pub mod cli;
-pub mod clock;
-pub mod error;
-pub mod features;
-pub mod input;
-pub mod inspect;
-pub mod job;
-pub mod ledger;
-pub mod logging;
-pub mod memory;
-pub mod metrics;
-pub mod ml;
-pub mod model;
-pub mod output;
-pub mod parquet_guard;
-pub mod plan;
-pub mod probe;
-pub mod run;
-pub mod schedule;
-pub mod score;
-pub mod signals;
-pub mod status;
+// The edge: the command line, the commands, and what every step shares.
+mod cli;
+mod cmd;
+mod error;
+mod logging;
+mod memory;
+mod signals;
+
+// The pipeline, in the order data flows through it:
+// job file → plan → read chunk → check & convert → score → write → commit → record.
+mod clock; // "now", and the date a run scores
+mod features; // each chunk checked and converted to the model's types
+mod input; // the day's files, read in chunks
+mod job; // the job file, parsed and checked
+mod ledger; // run records and per-date locks
+mod metrics;
+mod ml; // batchscore's ONNX-ML operators, registered into tract
+mod model; // the ONNX model, loaded once and typed for any batch size
+mod output; // the output written to a temporary file, then committed
+mod parquet_guard; // a Parquet file's sizes checked before polars trusts them
+mod plan; // everything checked before the first row is read
+mod quarantine; // rejected rows, beside the output
+mod run; // one date, from plan to commit
+mod schedule; // its crontab schedule, for next / catchup / backfill
+mod score; // the model run on a chunk, on every core
+mod template; // its path templates, expanded for a date // the Prometheus textfile
+
+mod probe;
+
+#[doc(hidden)]
+pub use cmd::main;
+#[doc(hidden)]
+pub use job::{Format, Job};
+#[doc(hidden)]
+pub use model::ModelInfo;
+#[doc(hidden)]
+pub use probe::{Counts, read_and_convert};

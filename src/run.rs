@@ -1,22 +1,19 @@
 //! One job, one date: plan → read chunk → score → write → commit → record.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use anyhow::Context;
 
 use chrono::{NaiveDate, Utc};
 use polars::prelude::*;
 use tracing::{info, warn};
 
-use crate::error::{Kind, ResultExt, failure, kind_of};
-use crate::features::{self, Problem};
-use crate::input::{ChunkReader, InputFile};
-use crate::job::{Format, Job, Policy};
+use crate::error::{Kind, failure, kind_of};
+use crate::features;
+use crate::input::{ChunkReader, UnparsableCell};
+use crate::job::{Job, Policy};
 use crate::ledger::{ErrorEntry, FileEntry, Ledger, ModelEntry, Record, Rows, Status};
 use crate::output::{BackgroundWriter, TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
+use crate::quarantine::{BadRows, Quarantine};
 use crate::{score, signals};
 
 pub struct RunOptions {
@@ -141,40 +138,33 @@ fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) 
     match score_all(&plan, threads, false, progress) {
         // A typed CSV read stops at the first cell it cannot parse, without
         // saying which row; read the text and convert it ourselves to find out.
-        Err(e)
-            if kind_of(&e) == Kind::Data
-                && plan.files.iter().any(|f| f.format == Format::Csv)
-                && is_parse_error(&e) =>
-        {
+        Err(e) if e.chain().any(|c| c.is::<UnparsableCell>()) => {
             let first_line = format!("{e:#}").lines().next().unwrap_or_default().to_owned();
             warn!("{first_line}; reading the input again as text to find each bad row");
             progress.rows = Rows::default();
             progress.quarantine = None;
+            progress.first_rejected = None;
             score_all(&plan, threads, true, progress)
         }
         other => other,
     }
 }
 
-fn is_parse_error(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    text.contains("could not parse") || text.contains("parse")
-}
-
+/// Reads, checks, scores and writes every chunk of the day, then commits
+/// the quarantine and the output if the rows add up and the rejects are
+/// within the limit.
 fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress) -> anyhow::Result<()> {
     let mut read = plan.read.clone();
     if as_text {
         read.csv_dtypes = vec![DataType::String; read.columns.len()];
     }
     let bad = &plan.job.bad_rows;
-    let quarantine_path = quarantine_path(&plan.output_path);
-    sweep_stale(&quarantine_path);
+    let mut quarantine = Quarantine::open(&plan.output_path);
     let mut writer = BackgroundWriter::spawn(TableWriter::create(
         &plan.output_path,
         plan.job.output_format,
         &plan.output_schema,
     )?)?;
-    let mut quarantine: Option<TableWriter> = None;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
         let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows)?;
@@ -196,42 +186,20 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
                         format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1),
                     )
                 })?;
-            let (df, converted) = if problems.is_empty() {
+            let bad_rows = BadRows::new(&problems);
+            let (df, converted) = if bad_rows.is_empty() {
                 (chunk.df, converted)
             } else {
-                let by_row = group_by_row(&problems);
+                let first = bad_rows.first(&file.path, chunk.first_row);
                 if bad.policy == Policy::Fail {
-                    let (row, ps) = by_row.iter().next().context("problems without rows")?;
-                    return Err(failure(
-                        Kind::Data,
-                        format!(
-                            "{}: row {}, {}",
-                            file.path.display(),
-                            chunk.first_row + *row as u64 + 1,
-                            describe(ps)
-                        ),
-                    ));
+                    return Err(failure(Kind::Data, first.unwrap_or_default()));
                 }
-                if progress.first_rejected.is_none()
-                    && let Some((row, ps)) = by_row.iter().next()
-                {
-                    progress.first_rejected = Some(format!(
-                        "{}: row {}, {}",
-                        file.path.display(),
-                        chunk.first_row + *row as u64 + 1,
-                        describe(ps)
-                    ));
+                if progress.first_rejected.is_none() {
+                    progress.first_rejected = first;
                 }
-                let q = quarantine_frame(plan, &chunk.df, file, chunk.first_row, &by_row)?;
-                let writer = match &mut quarantine {
-                    Some(w) => w,
-                    None => {
-                        quarantine.insert(TableWriter::create(&quarantine_path, Format::Csv, q.schema())?)
-                    }
-                };
-                writer.write(&mut q.clone())?;
-                progress.rows.rejected += by_row.len() as u64;
-                let keep: BooleanChunked = (0..chunk.df.height()).map(|r| !by_row.contains_key(&r)).collect();
+                quarantine.write(&plan.read.columns, &chunk.df, file, chunk.first_row, &bad_rows)?;
+                progress.rows.rejected += bad_rows.len() as u64;
+                let keep = bad_rows.keep_mask(chunk.df.height());
                 let converted = converted
                     .iter()
                     .map(|cols| cols.iter().map(|s| s.filter(&keep)).collect::<PolarsResult<Vec<_>>>())
@@ -270,28 +238,28 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
         }
     }
     let (file, written) = writer.finish()?;
+    let quarantined = quarantine.finish()?;
     let rows = progress.rows.clone();
-    if rows.read != rows.scored + rows.rejected || written != rows.scored {
+    if rows.read != rows.scored + rows.rejected
+        || written != rows.scored
+        || quarantined.rows() != rows.rejected
+    {
         return Err(failure(
             Kind::Internal,
             format!(
-                "row accounting does not add up: read {} ≠ scored {} + rejected {} (written {written}); output not committed",
-                rows.read, rows.scored, rows.rejected
+                "row accounting does not add up: read {} ≠ scored {} + rejected {} (written {written}, quarantined {}); output not committed",
+                rows.read,
+                rows.scored,
+                rows.rejected,
+                quarantined.rows()
             ),
         ));
     }
     // The quarantine is committed even when the run fails on it: it is what
     // tells the user why.
-    if let Some(q) = quarantine {
-        let (qfile, qrows) = q.finish()?;
-        qfile.commit()?;
-        let bytes = std::fs::metadata(&quarantine_path).map(|m| m.len()).unwrap_or(0);
-        progress.quarantine = Some(FileEntry { path: quarantine_path.clone(), bytes, rows: Some(qrows) });
-        warn!(rejected = rows.rejected, quarantine = %quarantine_path.display(), "rows rejected; see the quarantine file");
-    } else if quarantine_path.is_file() {
-        // Left by an earlier run of this date: it no longer describes the output.
-        std::fs::remove_file(&quarantine_path)
-            .with_kind(Kind::Io, || format!("removing stale {}", quarantine_path.display()))?;
+    progress.quarantine = quarantined.commit()?;
+    if let Some(q) = &progress.quarantine {
+        warn!(rejected = rows.rejected, quarantine = %q.path.display(), "rows rejected; see the quarantine file");
     }
     if !bad.max_rejected.allows(rows.rejected, rows.read) {
         return Err(failure(
@@ -302,7 +270,7 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
                 rows.read,
                 bad.max_rejected,
                 progress.first_rejected.as_deref().unwrap_or("?"),
-                quarantine_path.display()
+                crate::quarantine::path_for(&plan.output_path).display()
             ),
         ));
     }
@@ -311,62 +279,6 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     progress.output = Some(FileEntry { path, bytes, rows: Some(written) });
     Ok(())
-}
-
-/// `scores.parquet` → `scores.rejected.csv`, beside it.
-pub fn quarantine_path(output: &Path) -> PathBuf {
-    let stem =
-        output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
-    output.with_file_name(format!("{stem}.rejected.csv"))
-}
-
-fn group_by_row(problems: &[Problem]) -> BTreeMap<usize, Vec<&Problem>> {
-    let mut by_row: BTreeMap<usize, Vec<&Problem>> = BTreeMap::new();
-    for p in problems {
-        by_row.entry(p.row).or_default().push(p);
-    }
-    by_row
-}
-
-fn describe(ps: &[&Problem]) -> String {
-    ps.iter()
-        .map(|p| {
-            let value = p.value.as_deref().map_or("null".to_owned(), |v| format!("{v:?}"));
-            format!("column {:?}: {value}: {}", p.column, p.reason)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Rejected rows as text: their keep and feature columns as read, where
-/// they came from, and what was wrong.
-fn quarantine_frame(
-    plan: &Plan,
-    df: &DataFrame,
-    file: &InputFile,
-    first_row: u64,
-    by_row: &BTreeMap<usize, Vec<&Problem>>,
-) -> anyhow::Result<DataFrame> {
-    let idx = IdxCa::from_vec("".into(), by_row.keys().map(|&r| r as IdxSize).collect());
-    let n = by_row.len();
-    let mut cols = Vec::with_capacity(plan.read.columns.len() + 4);
-    for name in &plan.read.columns {
-        cols.push(df.column(name)?.take(&idx)?.cast(&DataType::String)?);
-    }
-    cols.push(Column::new("_input_file".into(), vec![file.path.display().to_string(); n]));
-    cols.push(Column::new(
-        "_row".into(),
-        by_row.keys().map(|&r| first_row + r as u64 + 1).collect::<Vec<u64>>(),
-    ));
-    cols.push(Column::new(
-        "_column".into(),
-        by_row
-            .values()
-            .map(|ps| ps.iter().map(|p| p.column.as_str()).collect::<Vec<_>>().join("; "))
-            .collect::<Vec<_>>(),
-    ));
-    cols.push(Column::new("_reason".into(), by_row.values().map(|ps| describe(ps)).collect::<Vec<_>>()));
-    Ok(DataFrame::new(n, cols)?)
 }
 
 /// Keep columns (cast to the output schema) followed by the score columns.

@@ -3,8 +3,8 @@
 //! clean or has a problem (rows read = rows scored + rows rejected).
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-use batchscore::job::Format;
-use batchscore::probe::read_and_convert;
+use batchscore::Format;
+use batchscore::read_and_convert;
 use polars::prelude::*;
 use proptest::prelude::*;
 

@@ -14,8 +14,8 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, Once};
 
-use batchscore::job::Format;
-use batchscore::probe::read_and_convert;
+use batchscore::Format;
+use batchscore::read_and_convert;
 use libfuzzer_sys::fuzz_target;
 
 static HOOK: Once = Once::new();

@@ -1,38 +1,70 @@
-//! Many dates: `backfill` (a range, by hand) and `catchup` (every scheduled
-//! date since the last success, what the nightly entry calls).
+//! `batchscore backfill` (a range of dates, by hand) and `batchscore
+//! catchup` (every scheduled date since the last success, what the nightly
+//! entry calls): many dates, run a few at a time, and a summary table.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use tracing::{info, warn};
 
+use crate::cli::{BackfillArgs, CatchupArgs, ManyArgs};
 use crate::error::{Kind, failure, kind_of};
 use crate::job::Job;
 use crate::ledger::Ledger;
 use crate::run::{self, RunOptions};
 use crate::schedule::Schedule;
+use crate::{clock, signals};
 
-pub struct ManyOptions {
-    pub force: bool,
+pub fn backfill(job: &Job, args: &BackfillArgs) -> anyhow::Result<u8> {
+    let dates = backfill_dates(job, args.from, args.to, args.every_day)?;
+    many(job, &dates, &args.many)
+}
+
+pub fn catchup(job: &Job, args: &CatchupArgs) -> anyhow::Result<u8> {
+    let dates = catchup_dates(job, args.since, clock::now()?)?;
+    if dates.is_empty() {
+        info!(job = %job.name, "nothing to catch up: every scheduled date is done");
+        return Ok(0);
+    }
+    info!(job = %job.name, dates = dates.len(), first = %dates[0], "catching up");
+    many(job, &dates, &args.many)
+}
+
+fn many(job: &Job, dates: &[NaiveDate], args: &ManyArgs) -> anyhow::Result<u8> {
+    let opts = ManyOptions {
+        force: args.force,
+        jobs: args.jobs.get(),
+        keep_going: args.keep_going,
+        threads: args.threads.map(|n| n.get()),
+    };
+    let results = run_many(job, dates, &opts);
+    let (table, code) = summary(dates, &results);
+    super::print(&table)?;
+    signals::check()?;
+    Ok(code)
+}
+
+struct ManyOptions {
+    force: bool,
     /// Dates run at once.
-    pub jobs: usize,
-    pub keep_going: bool,
-    pub threads: Option<usize>,
+    jobs: usize,
+    keep_going: bool,
+    threads: Option<usize>,
 }
 
 /// What happened to one date.
-pub struct DateResult {
-    pub date: NaiveDate,
-    pub outcome: Result<(bool, u64, u64, f64), (u8, String)>,
+struct DateResult {
+    date: NaiveDate,
+    outcome: Result<(bool, u64, u64, f64), (u8, String)>,
 }
 
 /// The dates of `from..=to` the schedule selects (all of them with `every_day`
 /// or when the job has no schedule). A date is selected when the schedule
 /// fires on the day that scores it (the date plus the job's run_date offset).
-pub fn backfill_dates(
+fn backfill_dates(
     job: &Job,
     from: NaiveDate,
     to: NaiveDate,
@@ -41,30 +73,19 @@ pub fn backfill_dates(
     if from > to {
         return Err(failure(Kind::Usage, format!("--from {from} is after --to {to}")));
     }
-    let days_back = Days::new(u64::from(job.run_date.days_back));
     Ok(from
         .iter_days()
         .take_while(|d| *d <= to)
-        .filter(|d| {
-            every_day
-                || job
-                    .schedule
-                    .as_ref()
-                    .is_none_or(|s| d.checked_add_days(days_back).is_some_and(|fire| s.fires_on(fire)))
-        })
+        .filter(|d| every_day || job.schedule.as_ref().is_none_or(|s| s.fires_on(job.run_date.fires_for(*d))))
         .collect())
 }
 
 /// Every date a scheduled run should have scored since `since` (default:
 /// the day after the last success; with no success at all, only the latest
 /// due date), up to `now`, that has no successful record yet.
-pub fn catchup_dates(
-    job: &Job,
-    since: Option<NaiveDate>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<NaiveDate>> {
+fn catchup_dates(job: &Job, since: Option<NaiveDate>, now: DateTime<Utc>) -> anyhow::Result<Vec<NaiveDate>> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
-    let latest_due = crate::clock::default_date(job, now);
+    let latest_due = job.date_at(now);
     let since = match since {
         Some(d) => d,
         None => match ledger.last_success()? {
@@ -80,9 +101,8 @@ pub fn catchup_dates(
             &daily
         }
     };
-    let days_back = Days::new(u64::from(job.run_date.days_back));
     let tz = job.timezone;
-    let first_fire_day = since.checked_add_days(days_back).unwrap_or(since);
+    let first_fire_day = job.run_date.fires_for(since);
     let start = tz
         .from_local_datetime(&first_fire_day.and_hms_opt(0, 0, 0).unwrap_or_default())
         .earliest()
@@ -91,7 +111,7 @@ pub fn catchup_dates(
     let now_local = now.with_timezone(&tz);
     let mut dates: Vec<NaiveDate> = Vec::new();
     for fire in schedule.upcoming(start).take_while(|t| *t <= now_local) {
-        let Some(date) = fire.date_naive().checked_sub_days(days_back) else { continue };
+        let date = job.run_date.scored_on(fire.date_naive());
         if date >= since && dates.last() != Some(&date) {
             dates.push(date);
         }
@@ -107,7 +127,7 @@ pub fn catchup_dates(
 
 /// Runs `dates` (oldest first), `opts.jobs` at a time, sharing the cores
 /// between them; a progress bar on a terminal, log lines otherwise.
-pub fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateResult> {
+fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateResult> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = opts.jobs.clamp(1, dates.len().max(1));
     // Don't oversubscribe: each concurrent date gets its share of the cores.
@@ -131,7 +151,7 @@ pub fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateR
         for _ in 0..jobs {
             s.spawn(|| {
                 loop {
-                    if stop.load(Ordering::Relaxed) || crate::signals::check().is_err() {
+                    if stop.load(Ordering::Relaxed) || signals::check().is_err() {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +193,7 @@ pub fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateR
 }
 
 /// The summary table, and the exit code: the first failed date's, else 0.
-pub fn summary(dates: &[NaiveDate], results: &[DateResult]) -> (String, u8) {
+fn summary(dates: &[NaiveDate], results: &[DateResult]) -> (String, u8) {
     let mut s = String::new();
     let _ =
         writeln!(s, "{:<10}  {:<8}  {:>10}  {:>8}  {:>8}", "date", "status", "rows", "rejected", "seconds");

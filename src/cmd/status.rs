@@ -5,7 +5,12 @@ use std::fmt::Write;
 use crate::job::Job;
 use crate::ledger::{Ledger, Status};
 
-pub fn status(job: &Job, last: usize) -> anyhow::Result<String> {
+pub fn status(job: &Job, last: usize) -> anyhow::Result<u8> {
+    super::print(&table(job, last)?)?;
+    Ok(0)
+}
+
+fn table(job: &Job, last: usize) -> anyhow::Result<String> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
     let records = ledger.all()?;
     let mut s = String::new();

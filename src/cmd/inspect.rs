@@ -6,7 +6,12 @@ use std::path::Path;
 use crate::ml;
 use crate::model::ModelInfo;
 
-pub fn inspect(path: &Path) -> anyhow::Result<String> {
+pub fn inspect(path: &Path) -> anyhow::Result<u8> {
+    super::print(&describe(path)?)?;
+    Ok(0)
+}
+
+fn describe(path: &Path) -> anyhow::Result<String> {
     let info = ModelInfo::load(path)?;
     let mut s = String::new();
     writeln!(s, "model     {}", info.path.display())?;

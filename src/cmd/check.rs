@@ -2,13 +2,20 @@
 
 use std::fmt::Write;
 
-use chrono::NaiveDate;
-
+use crate::cli::DateArgs;
 use crate::job::Job;
-use crate::plan;
+use crate::{clock, plan};
 
-pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
-    let plan = plan::build(job, date)?;
+pub fn check(job: Job, args: &DateArgs) -> anyhow::Result<u8> {
+    let date = match args.date {
+        Some(d) => d,
+        None => job.date_at(clock::now()?),
+    };
+    super::print(&describe(plan::build(job, date)?)?)?;
+    Ok(0)
+}
+
+fn describe(plan: plan::Plan) -> anyhow::Result<String> {
     let mut s = String::new();
     writeln!(s, "job       {} ({})", plan.job.name, plan.job.path.display())?;
     writeln!(s, "date      {} (time zone {})", plan.date, plan.job.timezone)?;
@@ -18,7 +25,7 @@ pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
     writeln!(s, "model     {} (sha256 {})", plan.model.info.path.display(), &plan.model.info.sha256[..12])?;
     writeln!(s, "inputs")?;
     for f in &plan.files {
-        writeln!(s, "  {} ({:?}, {} bytes)", f.path.display(), f.format, f.bytes)?;
+        writeln!(s, "  {} ({}, {} bytes)", f.path.display(), f.format, f.bytes)?;
     }
     writeln!(s, "features")?;
     for feed in &plan.feeds {
@@ -31,7 +38,7 @@ pub fn check(job: Job, date: NaiveDate) -> anyhow::Result<String> {
             quoted(&feed.columns)
         )?;
     }
-    writeln!(s, "output    {} ({:?})", plan.output_path.display(), plan.job.output_format)?;
+    writeln!(s, "output    {} ({})", plan.output_path.display(), plan.job.output_format)?;
     let cols: Vec<String> = plan.output_schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();
     writeln!(s, "columns   {}", cols.join(", "))?;
     writeln!(s, "records   {}", plan.job.state_dir.join(&plan.job.name).display())?;

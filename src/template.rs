@@ -1,0 +1,102 @@
+//! Path templates: a job's paths with strftime codes, expanded for a date.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use chrono::format::{Item, StrftimeItems};
+
+/// A path template expanded from the run date with strftime codes.
+#[derive(Clone, Debug)]
+pub struct Template {
+    raw: String,
+    base: PathBuf,
+}
+
+impl Template {
+    /// Checks the codes now, so a typo is a job-file error at load time,
+    /// not a failure on the night the code is first expanded.
+    pub fn new(field: &str, raw: &str, base: &Path) -> anyhow::Result<Template> {
+        if raw.trim().is_empty() {
+            bail!("{field} is empty");
+        }
+        if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
+            bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
+        }
+        Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The path for `date`, resolved against the job file's directory.
+    pub fn expand(&self, date: chrono::NaiveDate) -> PathBuf {
+        clean(self.base.join(date.format(&self.raw).to_string()))
+    }
+
+    /// The leading directories that do not depend on the date: where the
+    /// run records go by default, so that they sit beside the outputs.
+    pub fn static_dir(&self) -> PathBuf {
+        let mut dir = self.base.clone();
+        let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            if part.contains('%') {
+                break;
+            }
+            dir.push(part);
+        }
+        clean(dir)
+    }
+}
+
+/// `a/b/../c` → `a/c`, so paths in logs and records read as the user
+/// expects. Lexical, like Go's `filepath.Clean`: the job directory is
+/// absolute, so `..` never climbs above what the user wrote.
+pub fn clean(p: PathBuf) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) || !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    #[test]
+    fn expands_codes_and_cleans_the_path() {
+        let t =
+            Template::new("output.path", "../out/%Y/scores-%Y%m%d.parquet", Path::new("/srv/jobs")).unwrap();
+        assert_eq!(t.expand(date()), Path::new("/srv/out/2026/scores-20261123.parquet"));
+        assert_eq!(t.static_dir(), Path::new("/srv/out"));
+    }
+
+    #[test]
+    fn the_static_dir_stops_at_the_first_dated_part() {
+        let t = Template::new("output.path", "out/%Y/%m/x.csv", Path::new("/j")).unwrap();
+        assert_eq!(t.static_dir(), Path::new("/j/out"));
+        let t = Template::new("output.path", "x-%Y.csv", Path::new("/j")).unwrap();
+        assert_eq!(t.static_dir(), Path::new("/j"));
+    }
+
+    #[test]
+    fn bad_codes_and_empty_paths_are_refused() {
+        let err = Template::new("input.path", "in/%Q.csv", Path::new("/j")).unwrap_err();
+        assert!(format!("{err:#}").contains("invalid % code"), "{err:#}");
+        assert!(Template::new("input.path", "  ", Path::new("/j")).is_err());
+    }
+}
