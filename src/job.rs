@@ -545,6 +545,9 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         assert_eq!(job.bad_rows.repair("c/d (e)"), Repair::None);
         assert!(Limit::Percent(0.5).allows(5, 1000) && !Limit::Percent(0.5).allows(6, 1000));
         assert!(Limit::Count(0).allows(0, 10) && !Limit::Count(0).allows(1, 10));
+        // Said as the user writes it in the job file, not as a Rust value.
+        let err = parse(&format!("{MIN}\n[bad_rows]\nfill = {{ \"a b\" = 1 }}\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("policy is \"reject\""), "{err:#}");
         let err = parse(&format!("{MIN}\n[bad_rows]\nfill = {{ nope = 1 }}\n")).unwrap_err();
         assert!(format!("{err:#}").contains("not a feature column"), "{err:#}");
         let err = parse(&format!("{MIN}\n[bad_rows]\nmax_rejected = \"lots\"\n")).unwrap_err();

@@ -61,9 +61,16 @@ impl std::fmt::Display for Elem {
             Elem::I32 => f.write_str("int32"),
             Elem::Bool => f.write_str("bool"),
             Elem::String => f.write_str("string"),
+            // 0 is "undefined": the value is a sequence or a map, not a tensor.
+            Elem::Other(0) => f.write_str("not a tensor"),
             Elem::Other(c) => write!(f, "onnx type {c}"),
         }
     }
+}
+
+/// The operators tract and batchscore's own layer can run, by name.
+pub fn runnable_ops() -> std::collections::HashSet<String> {
+    ml::onnx().op_register.0.keys().cloned().collect()
 }
 
 /// A dimension as declared: a number, a name (symbolic) or nothing.
@@ -122,6 +129,8 @@ pub struct ModelInfo {
     pub outputs: Vec<Port>,
     /// Class names for outputs that carry one column per class.
     pub classes: BTreeMap<String, ClassLabels>,
+    /// Outputs that were a ZipMap in the file.
+    pub zipmapped: Vec<String>,
     pub opsets: Vec<(String, i64)>,
     /// "domain:op" → number of nodes.
     pub ops: BTreeMap<String, usize>,
@@ -165,7 +174,13 @@ impl ModelInfo {
             graph.initializer.iter().map(|t| t.name.as_str()).collect();
         let inputs =
             graph.input.iter().filter(|i| !initializers.contains(i.name.as_str())).map(port).collect();
-        let outputs: Vec<Port> = graph.output.iter().map(port).collect();
+        let mut outputs: Vec<Port> = graph.output.iter().map(port).collect();
+        // The file still declares a ZipMap's output as a sequence of maps;
+        // what takes its place is the ZipMap's input, a float32 [N, C].
+        for o in outputs.iter_mut().filter(|o| zipmaps.iter().any(|z| z.output == o.name)) {
+            o.elem = Elem::F32;
+            o.shape = Some(vec![Dim::Unknown, Dim::Unknown]);
+        }
 
         let mut classes = BTreeMap::new();
         for z in &zipmaps {
@@ -200,6 +215,7 @@ impl ModelInfo {
             inputs,
             outputs,
             classes,
+            zipmapped: zipmaps.iter().map(|z| z.output.clone()).collect(),
             opsets,
             ops,
             proto,
@@ -209,14 +225,14 @@ impl ModelInfo {
     /// Operators that neither tract nor our layer can run, with the node
     /// that uses each: refused at load, never a wrong score.
     pub fn unsupported(&self) -> Vec<String> {
-        let registry = ml::onnx();
+        let runnable = runnable_ops();
         let Some(graph) = self.proto.graph.as_ref() else {
             return vec![];
         };
         graph
             .node
             .iter()
-            .filter(|n| !registry.op_register.0.contains_key(&n.op_type))
+            .filter(|n| !runnable.contains(n.op_type.as_str()))
             .map(|n| {
                 let domain = if n.domain.is_empty() { "ai.onnx" } else { n.domain.as_str() };
                 format!("operator {} ({domain}) in node {:?}", n.op_type, n.name)

@@ -54,7 +54,11 @@ pub fn plan_outputs(model: &Model, maps: &[OutputMap]) -> anyhow::Result<Vec<Out
         let dtype = polars_type(dt).ok_or_else(|| {
             failure(
                 Kind::Model,
-                format!("model output {:?} has type {dt:?}, which batchscore cannot write", m.from),
+                format!(
+                    "model output {:?} has type {}, which batchscore cannot write",
+                    m.from,
+                    type_name(dt)
+                ),
             )
         })?;
         match (m.index, width) {
@@ -227,6 +231,37 @@ fn extract(t: &Tensor, c: &OutColumn) -> anyhow::Result<Series> {
         DatumType::I64 => Series::new(name, column_of!(i64)),
         DatumType::Bool => Series::new(name, column_of!(bool)),
         DatumType::String => Series::new(name, column_of!(String)),
-        other => bail!("model output type {other:?} cannot be written"),
+        other => bail!("model output type {} cannot be written", type_name(other)),
     })
+}
+
+/// A tensor type as ONNX names it (tract's own names are Rust variants).
+fn type_name(dt: DatumType) -> String {
+    match dt {
+        DatumType::F16 => "float16".into(),
+        DatumType::F32 => "float32".into(),
+        DatumType::F64 => "float64".into(),
+        DatumType::I8 => "int8".into(),
+        DatumType::I16 => "int16".into(),
+        DatumType::I32 => "int32".into(),
+        DatumType::I64 => "int64".into(),
+        DatumType::U8 => "uint8".into(),
+        DatumType::U16 => "uint16".into(),
+        DatumType::U32 => "uint32".into(),
+        DatumType::U64 => "uint64".into(),
+        DatumType::Bool => "bool".into(),
+        DatumType::String => "string".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_named_as_onnx_names_them() {
+        assert_eq!(type_name(DatumType::F16), "float16");
+        assert_eq!(type_name(DatumType::U8), "uint8");
+    }
 }

@@ -34,11 +34,25 @@ fn describe(path: &Path) -> anyhow::Result<String> {
             None => String::new(),
         };
         writeln!(s, "  {:<24} {:<8} {}{classes}", p.name, p.elem.to_string(), p.shape_string())?;
+        if info.zipmapped.contains(&p.name) {
+            writeln!(
+                s,
+                "  {:<24} (a ZipMap in the file: batchscore reads the probabilities before it, one column per class)",
+                ""
+            )?;
+        }
     }
     writeln!(s, "\noperators")?;
+    let runnable = crate::model::runnable_ops();
     for (op, count) in &info.ops {
         let name = op.rsplit(':').next().unwrap_or(op);
-        let runs_on = if ml::OUR_OPS.contains(&name) { "batchscore ml layer" } else { "tract" };
+        let runs_on = if ml::OUR_OPS.contains(&name) {
+            "batchscore ml layer"
+        } else if runnable.contains(name) {
+            "tract"
+        } else {
+            "not supported"
+        };
         writeln!(s, "  {op:<40} {count:>4}  {runs_on}")?;
     }
     let unsupported = info.unsupported();
