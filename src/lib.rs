@@ -32,7 +32,8 @@ mod schedule; // its crontab schedule, for next / catchup / backfill
 mod score; // the model run on a chunk, on every core
 mod template; // its path templates, expanded for a date // the Prometheus textfile
 
-mod probe;
+mod faults; // the faults tests inject, in debug builds only
+mod probe; // the input path alone, for the property tests and the fuzz target
 
 #[doc(hidden)]
 pub use cmd::main;

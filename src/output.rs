@@ -47,10 +47,16 @@ impl AtomicFile {
         &self.path
     }
 
-    /// Makes the content durable, then gives it its final name.
+    /// Makes the content durable, then gives it its final name: renamed
+    /// before its data is on disk, a crash could leave a complete-looking
+    /// name over a file of zeros.
     pub fn commit(self) -> anyhow::Result<()> {
         let path = self.path;
-        self.tmp.as_file().sync_all().with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+        let synced = match crate::faults::fail_sync() {
+            Some(_) => Err(std::io::Error::other("sync failed (simulated)")),
+            None => self.tmp.as_file().sync_all(),
+        };
+        synced.with_kind(Kind::Io, || format!("writing {}", path.display()))?;
         self.tmp
             .persist(&path)
             .map_err(|e| e.error)
@@ -141,15 +147,10 @@ impl Drop for Sink {
     }
 }
 
-/// `BATCHSCORE_TEST_DISK_FULL_AFTER=N` makes an output fail as a full disk
-/// would after N bytes: the only portable way for tests to fill a disk.
-/// Read once; nothing else uses it.
+/// Counts the bytes written, failing past the test fault's limit.
 fn disk_full_check(written: &mut u64, more: usize) -> std::io::Result<()> {
-    static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let limit = *LIMIT
-        .get_or_init(|| std::env::var("BATCHSCORE_TEST_DISK_FULL_AFTER").ok().and_then(|v| v.parse().ok()));
     *written += more as u64;
-    match limit {
+    match crate::faults::disk_full_after() {
         Some(l) if *written > l => {
             Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device (simulated)"))
         }

@@ -1,0 +1,47 @@
+//! Faults the integration tests inject into the real binary, each through
+//! an environment variable read once. Only debug builds (what `cargo test`
+//! runs) read them: the release binary users run has none, so a stray
+//! variable on a production host changes nothing.
+
+#[cfg(debug_assertions)]
+fn var(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[cfg(not(debug_assertions))]
+fn var(_: &str) -> Option<u64> {
+    None
+}
+
+macro_rules! fault {
+    ($(#[$doc:meta])* $name:ident, $var:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> Option<u64> {
+            static VALUE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+            *VALUE.get_or_init(|| var($var))
+        }
+    };
+}
+
+fault!(
+    /// `BATCHSCORE_TEST_DISK_FULL_AFTER=N`: outputs fail as a full disk
+    /// would after N bytes, the only portable way for a test to fill a disk.
+    disk_full_after,
+    "BATCHSCORE_TEST_DISK_FULL_AFTER"
+);
+
+fault!(
+    /// `BATCHSCORE_TEST_DROP_ROWS=N`: the writer loses N rows of the first
+    /// chunk it is given, as a bug between scoring and writing would; the
+    /// row accounting must refuse to commit.
+    drop_rows,
+    "BATCHSCORE_TEST_DROP_ROWS"
+);
+
+fault!(
+    /// `BATCHSCORE_TEST_FAIL_SYNC=1`: syncing a finished file to disk
+    /// fails, as it does when the device reports a write error only then;
+    /// nothing may be renamed into place.
+    fail_sync,
+    "BATCHSCORE_TEST_FAIL_SYNC"
+);
