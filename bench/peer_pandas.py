@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 model, src, dst, features = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 so = ort.SessionOptions()
 so.log_severity_level = 3
+# The cores batchscore is given (bench/run.py passes the same number to both).
+so.intra_op_num_threads = int(sys.argv[5])
 sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 df = pd.read_parquet(src) if src.endswith(".parquet") else pd.read_csv(src)
 label, proba = sess.run(None, {sess.get_inputs()[0].name: df[features].to_numpy(dtype=np.float32)})

@@ -2,7 +2,6 @@
 onnxruntime scores each, pyarrow appends each to one Parquet file."""
 import sys
 
-import numpy as np
 import onnxruntime as ort
 import polars as pl
 import pyarrow as pa
@@ -11,12 +10,14 @@ import pyarrow.parquet as pq
 model, src, dst, features = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 so = ort.SessionOptions()
 so.log_severity_level = 3
+# The cores batchscore is given (bench/run.py passes the same number to both).
+so.intra_op_num_threads = int(sys.argv[5])
 sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 name = sess.get_inputs()[0].name
 lf = pl.scan_parquet(src) if src.endswith(".parquet") else pl.scan_csv(src)
 writer = None
 for df in lf.select(["id", *features]).collect_batches(chunk_size=100_000):
-    label, proba = sess.run(None, {name: df.select(features).to_numpy().astype(np.float32, copy=False)})
+    label, proba = sess.run(None, {name: df.select(pl.col(features).cast(pl.Float32)).to_numpy()})
     out = {"id": df["id"].to_numpy(), "label": label.reshape(-1)}
     for k in range(proba.shape[1]):
         out[f"proba_{k}"] = proba[:, k]

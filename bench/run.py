@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "work"
-BIN = ROOT / "target" / "release" / "batchscore"
-MODEL_BENCH = ROOT / "target" / "release" / "examples" / "model_bench"
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute CARGO_TARGET_DIR replaces ROOT
+BIN = TARGET / "release" / "batchscore"
+MODEL_BENCH = TARGET / "release" / "examples" / "model_bench"
 PY = sys.executable
 
 
@@ -47,14 +48,26 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def run(cmd, env=None):
-    """Wall seconds and peak RSS (bytes) of one child process."""
-    p = subprocess.run([sys.executable, "-c", LAUNCHER, *map(str, cmd)], stdout=subprocess.DEVNULL,
+    """Wall seconds, peak RSS (bytes) and stdout of one child process."""
+    p = subprocess.run([sys.executable, "-c", LAUNCHER, *map(str, cmd)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, env=env)
     err = p.stderr.decode()
     if p.returncode != 0:
         raise SystemExit(f"failed: {' '.join(map(str, cmd))}\n{err}")
     wall, maxrss_kb = err.strip().splitlines()[-1].split()[1:]
-    return float(wall), int(maxrss_kb) * 1024
+    return float(wall), int(maxrss_kb) * 1024, p.stdout.decode()
+
+
+# Every contender gets the same cores: batchscore's --threads and
+# onnxruntime's intra-op threads are both set to this (default: all).
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count()))
+# What the Python contenders pay before their first row: the interpreter
+# and the imports. Timed on its own so a ratio can be read with or without it.
+STARTUP = {
+    "pandas+ort": "import numpy, onnxruntime, pandas, pyarrow.parquet",
+    "polars+ort": "import numpy, onnxruntime, polars, pyarrow.parquet",
+    "polars read (floor)": "import polars",
+}
 
 
 def job_file(model, src, out):
@@ -73,12 +86,17 @@ TIES = {}
 
 
 def compare(a, b):
-    """Same ids, probabilities within 1e-5, same labels except on exact ties:
-    where the two best classes are within 1e-5, the float summation order
-    decides (onnxruntime sums a large forest in per-thread batches of trees,
-    so its own answer there depends on its thread count)."""
+    """Same columns with the same types, same ids, probabilities within
+    1e-5, same labels except on exact ties: where the two best classes are
+    within 1e-5, the float summation order decides (onnxruntime sums a
+    large forest in per-thread batches of trees, so its own answer there
+    depends on its thread count)."""
     ta, tb = pq.read_table(a), pq.read_table(b)
     assert ta.num_rows == tb.num_rows, (a, b, ta.num_rows, tb.num_rows)
+    sa = {f.name: str(f.type) for f in ta.schema}
+    sb = {f.name: str(f.type) for f in tb.schema}
+    assert sa == sb, f"{a} vs {b}: columns or types differ: {sa} vs {sb}"
+    assert set(sa) == {"id", "label"} | {c for c in sa if c.startswith("proba_")}, f"{a}: unexpected columns {sa}"
     assert (ta["id"].to_numpy() == tb["id"].to_numpy()).all(), f"{a} vs {b}: ids differ"
     probs = [c for c in ta.column_names if c.startswith("proba_")]
     pa_ = np.stack([ta[c].to_numpy().astype(np.float64) for c in probs], axis=1)
@@ -103,28 +121,41 @@ def end_to_end(models, formats, rows, reps):
             outs = {k: WORK / "out" / f"{model}-{fmt}-{k}.parquet" for k in ("batchscore", "pandas", "polars")}
             (WORK / "out").mkdir(exist_ok=True)
             job = job_file(model, src, outs["batchscore"])
+            threads = str(THREADS)
             tools = {
-                "batchscore": [str(BIN), "-q", "run", str(job), "--date", "2026-01-01", "--force"],
-                "pandas+ort": [PY, str(HERE / "peer_pandas.py"), str(onnx_path), str(src), str(outs["pandas"]), features],
-                "polars+ort": [PY, str(HERE / "peer_polars.py"), str(onnx_path), str(src), str(outs["polars"]), features],
+                "batchscore": [str(BIN), "-q", "run", str(job), "--date", "2026-01-01", "--force", "--threads", threads],
+                "pandas+ort": [PY, str(HERE / "peer_pandas.py"), str(onnx_path), str(src), str(outs["pandas"]), features, threads],
+                "polars+ort": [PY, str(HERE / "peer_polars.py"), str(onnx_path), str(src), str(outs["polars"]), features, threads],
                 "polars read (floor)": [PY, str(HERE / "floor_polars.py"), str(src)],
             }
             times = {k: [] for k in tools}
             rss = {k: [] for k in tools}
+            startup = {k: [] for k in STARTUP}
+            parity = 0.0
             for _ in range(reps):
                 for name, cmd in tools.items():  # alternating: one of each per round
-                    w, r = run(cmd)
+                    w, r, out = run(cmd)
                     times[name].append(w)
                     rss[name].append(r)
+                    if name == "polars read (floor)":
+                        assert int(out.split()[-1]) == rows, f"the floor read {out.split()[-1]} rows, not {rows}"
+                for name, code in STARTUP.items():
+                    startup[name].append(run([PY, "-c", code])[0])
+                # Every round's outputs are checked, not only the last one's.
+                parity = max(parity, compare(outs["batchscore"], outs["pandas"]),
+                             compare(outs["batchscore"], outs["polars"]))
             record = json.loads((WORK / "out" / "_batchscore" / f"bench_{model}_{fmt}" / "2026-01-01.json").read_text())
             anon = record.get("peak_memory", {}).get("anon_bytes", 0)
-            parity = max(compare(outs["batchscore"], outs["pandas"]), compare(outs["batchscore"], outs["polars"]))
             med = {k: statistics.median(v) for k, v in times.items()}
+            start = {k: statistics.median(v) for k, v in startup.items()}
             for name in tools:
                 table.append({
                     "format": fmt, "model": model, "tool": name, "seconds": med[name],
+                    "startup": start.get(name),
                     "rss_mb": max(rss[name]) / 2**20, "rows_per_s": rows / med[name],
-                    "ratio": med[name] / med["batchscore"], "anon_mb": anon / 2**20 if name == "batchscore" else None,
+                    "ratio": med[name] / med["batchscore"],
+                    "ratio_no_startup": (med[name] - start.get(name, 0.0)) / med["batchscore"],
+                    "anon_mb": anon / 2**20 if name == "batchscore" else None,
                     "parity": parity,
                 })
             print(f"{fmt} {model}: " + ", ".join(f"{k} {v:.2f}s" for k, v in med.items()), flush=True)
@@ -206,12 +237,17 @@ def model_only(models, rows):
 
 
 def markdown(e2e, mo, rows, reps):
-    lines = [f"### End to end: {rows:,} rows × 30 float features, median of {reps} alternating runs", "",
-             "| input | model | tool | seconds | rows/s | peak RSS MB | batchscore heap MB | tool ÷ batchscore |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"### End to end: {rows:,} rows × 30 float features, median of {reps} alternating runs, "
+             f"{THREADS} threads for batchscore and onnxruntime", "",
+             "Python's start-up is the interpreter plus the tool's imports, timed alone in the same rounds; "
+             "the last column leaves it out of the Python tool's time.", "",
+             "| input | model | tool | seconds | of which Python start-up | rows/s | peak RSS MB | batchscore heap MB | tool ÷ batchscore | without start-up |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in e2e:
         heap = f"{r['anon_mb']:.0f}" if r["anon_mb"] is not None else ""
-        lines.append(f"| {r['format']} | {r['model']} | {r['tool']} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | {r['rss_mb']:.0f} | {heap} | {r['ratio']:.2f}× |")
+        start = f"{r['startup']:.2f}" if r["startup"] is not None else ""
+        lines.append(f"| {r['format']} | {r['model']} | {r['tool']} | {r['seconds']:.2f} | {start} | {r['rows_per_s']:,.0f} | "
+                     f"{r['rss_mb']:.0f} | {heap} | {r['ratio']:.2f}× | {r['ratio_no_startup']:.2f}× |")
     ties = sum(TIES.values())
     lines += ["", "Outputs of the three scorers agree: same ids, probabilities within "
               f"{max((r['parity'] for r in e2e), default=0):.1e}, same labels except {ties} rows (of "
