@@ -331,7 +331,7 @@ def sample(X, n, noise=0.02, seed=0, dtype=np.float32):
     return Xs.astype(dtype)
 
 
-def with_thresholds(model, X, every=7):
+def with_thresholds(model, X, every=7, start=0):
     """Puts some values exactly on tree thresholds, where <= and < differ."""
     node = tree_node(model)
     if node is None:
@@ -342,7 +342,7 @@ def with_thresholds(model, X, every=7):
     X = X.copy()
     modes = [m.decode() for m in a["nodes_modes"].strings]
     splits = [(f, v) for f, v, m in zip(a["nodes_featureids"].ints, a["nodes_values"].floats, modes) if m != "LEAF"]
-    for i in range(0, len(X), every):
+    for i in range(start, len(X), every):
         f, v = splits[(i * 31) % len(splits)]
         X[i, f] = X.dtype.type(np.float32(v))
     return X
@@ -623,6 +623,25 @@ def rewrite_modes(base):
     return m
 
 
+def tells_modes_apart(model, X):
+    """Fails unless each split mode of `model`, read as its neighbour (GTE
+    as GT, GT as GTE, LT as LEQ, LEQ as LT), changes onnxruntime's answer
+    on X: the rows must sit on thresholds where the modes differ, or the
+    fixture cannot catch a runtime that confuses them."""
+    right = session(model).run(None, {"X": X})
+    for mode, wrong in ((b"BRANCH_GTE", b"BRANCH_GT"), (b"BRANCH_GT", b"BRANCH_GTE"),
+                        (b"BRANCH_LT", b"BRANCH_LEQ"), (b"BRANCH_LEQ", b"BRANCH_LT")):
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        modes = attrs(tree_node(m))["nodes_modes"].strings
+        if mode not in modes:
+            continue
+        modes[:] = [wrong if x == mode else x for x in modes]
+        got = session(m).run(None, {"X": X})
+        assert not all(np.array_equal(p, q) for p, q in zip(right, got)), \
+            f"no row tells {mode.decode()} from {wrong.decode()}"
+
+
 def to_tree_ensemble5(base):
     """Rewrites a TreeEnsembleRegressor (ai.onnx.ml 1/3) as the ai.onnx.ml 5
     TreeEnsemble op: interior nodes in nodes_*, leaves in leaf_*."""
@@ -737,18 +756,23 @@ def zoo_hand_made(D):
 
     def gte():
         m = rewrite_modes(base)
-        assert np.array_equal(check_runs(m, {"X": Xs})[0], want), "GTE/GT/LT rewrite changed the answers"
-        save_zoo("rf_reg_gte", m, pd.DataFrame(Xs, columns=cols), tensor_features(m, cols), conv,
+        # Rows on the rewritten thresholds too: only there do >= and >, < and <= differ.
+        Xg = with_thresholds(m, Xs, every=2, start=1)
+        assert np.array_equal(check_runs(m, {"X": Xg})[0], session(base).run(None, {"X": Xg})[0]), \
+            "GTE/GT/LT rewrite changed the answers"
+        tells_modes_apart(m, Xg)
+        save_zoo("rf_reg_gte", m, pd.DataFrame(Xg, columns=cols), tensor_features(m, cols), conv,
                  "RandomForestRegressor(10, max_depth=5) re-encoded with BRANCH_GTE/GT/LT", "diabetes", "regression")
 
     def gte_clf():
         Xb, yb, cb = D["breast_cancer"]
         clf = RandomForestClassifier(n_estimators=10, max_depth=5, random_state=2).fit(Xb, yb)
         b = to_onnx(clf, Xb[:1], options={id(clf): {"zipmap": False}})
-        Xc = with_thresholds(b, sample(Xb, 300, seed=22), every=3)
         m = rewrite_modes(b)
+        Xc = with_thresholds(m, with_thresholds(b, sample(Xb, 300, seed=22), every=3), every=3, start=1)
         w, g = session(b).run(None, {"X": Xc}), check_runs(m, {"X": Xc})
         assert all(np.array_equal(p, q) for p, q in zip(w, g)), "GTE/GT/LT rewrite changed the answers"
+        tells_modes_apart(m, Xc)
         save_zoo("rf_binary_gte", m, pd.DataFrame(Xc, columns=cb), tensor_features(m, cb), conv,
                  "RandomForestClassifier(10, max_depth=5) re-encoded with BRANCH_GTE/GT/LT, zipmap=False",
                  "breast_cancer", "binary")
