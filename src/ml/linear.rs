@@ -546,25 +546,32 @@ mod tests {
             let intercepts: Vec<f32> = (0..classes).map(|_| next()).collect();
             let got = linear_scores(&xs, rows, f, &weights, &intercepts, classes);
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            for r in 0..rows {
+            // Each row's sums in Iterator::sum order, written out here rather
+            // than through linear_scores, so both paths below are checked
+            // against something they do not share.
+            let want = |r: usize| -> Vec<f32> {
                 let x = &xs[r * f..(r + 1) * f];
-                let want: Vec<f32> = (0..classes)
+                (0..classes)
                     .map(|c| {
                         x.iter().zip(&weights[c * f..(c + 1) * f]).map(|(a, b)| a * b).sum::<f32>()
                             + intercepts[c]
                     })
-                    .collect();
+                    .collect()
+            };
+            for r in 0..rows {
                 assert_eq!(
                     bits(&got[r * classes..(r + 1) * classes]),
-                    bits(&want),
+                    bits(&want(r)),
                     "{classes} classes, row {r}"
                 );
             }
             let labels = ClassLabels::Int((0..classes.max(2) as i64).collect());
-            let lin = classifier(weights, intercepts, PostTransform::None, labels);
-            let mut raw = vec![0f32; classes];
-            lin.row(&xs[..f], &mut raw);
-            assert_eq!(bits(&raw), bits(&got[..classes]), "{classes} classes: row");
+            let lin = classifier(weights.clone(), intercepts.clone(), PostTransform::None, labels);
+            for r in [0, rows - 1] {
+                let mut raw = vec![0f32; classes];
+                lin.row(&xs[r * f..(r + 1) * f], &mut raw);
+                assert_eq!(bits(&raw), bits(&want(r)), "{classes} classes: row() on row {r}");
+            }
         }
     }
 
