@@ -1,10 +1,7 @@
 //! Bad values never lose a row: rejected rows go to the quarantine file,
 //! and rows read = rows scored + rows rejected, every run.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, csv_rows, models};
+use crate::common::{Workdir, csv_rows, models};
 
 const DATE: &str = "2026-11-23";
 

@@ -1,9 +1,6 @@
 //! `check`, `inspect`, and one test per documented exit code.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, models};
+use crate::common::{Workdir, models};
 
 const DATE: &str = "2026-11-23";
 

@@ -1,10 +1,7 @@
 //! File- and job-level problems: one clear message, a documented exit code,
 //! and no final output where none should be.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, models};
+use crate::common::{self, Workdir, models};
 use polars::prelude::*;
 
 const DATE: &str = "2026-11-23";

@@ -3,12 +3,9 @@
 //! the reader, the scorers and the writer fill their queues; after that it
 //! stays). Slow (it writes and scores 22M rows), so opt-in, and best in release:
 //!
-//!     cargo test --release --test memory -- --ignored --nocapture
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
+//!     cargo test --release --test main -- memory --ignored --nocapture
 
-mod common;
-
-use common::{Workdir, models};
+use crate::common::{Workdir, models};
 use polars::prelude::*;
 
 const FEATURES: usize = 30;

@@ -1,9 +1,6 @@
 //! The run path end to end, on the real binary.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, csv_rows, models};
+use crate::common::{Workdir, csv_rows, models};
 use polars::prelude::*;
 
 const DATE: &str = "2026-11-23";

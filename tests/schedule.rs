@@ -1,9 +1,6 @@
 //! Schedule-aware commands: next, backfill, catchup, status, the lock, metrics.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, models};
+use crate::common::{Workdir, models};
 
 /// A daily job (02:30 London, scores yesterday) with inputs for `days`.
 fn daily_job(wd: &Workdir, days: &[&str], extra: &str) {

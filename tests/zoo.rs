@@ -2,11 +2,8 @@
 //! output file) by the real binary, compared with onnxruntime's answers.
 //! Labels must be identical; probabilities and values within the model's
 //! tolerance (1e-5 absolute or relative unless its meta.json says why not).
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, repo};
+use crate::common::{Workdir, repo};
 use serde_json::Value;
 
 const DATE: &str = "2026-11-23";
@@ -144,7 +141,7 @@ fn models_md(rows: &[(String, Result<f64, String>)]) -> String {
          each model is scored through a full job (job file → output file) by the real binary and compared \
          with onnxruntime's outputs on the same input. Labels must be identical; values within 1e-5 \
          (absolute or relative). The test fails if this page does not match; regenerate it with \
-         `BATCHSCORE_BLESS=1 cargo test --test zoo`.\n\n\
+         `BATCHSCORE_BLESS=1 cargo test --test main zoo`.\n\n\
          | model | converter | estimator | ONNX operators | status | worst difference |\n|---|---|---|---|---|---|\n",
     );
     for (name, result) in rows {
@@ -195,7 +192,7 @@ fn every_zoo_model_matches_onnxruntime() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == md,
-            "docs/models.md is out of date; regenerate it with BATCHSCORE_BLESS=1 cargo test --test zoo\n--- expected\n{md}"
+            "docs/models.md is out of date; regenerate it with BATCHSCORE_BLESS=1 cargo test --test main zoo\n--- expected\n{md}"
         );
     }
     assert!(

@@ -4,8 +4,6 @@
 //! `cmd([...]).code(N)` runs batchscore there and asserts the exit code,
 //! printing the command, stdout and stderr when it is not what was expected.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
