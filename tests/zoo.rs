@@ -3,36 +3,16 @@
 //! Labels must be identical; probabilities and values within the model's
 //! tolerance (1e-5 absolute or relative unless its meta.json says why not).
 
-use crate::common::{Workdir, repo};
+use crate::common::{Workdir, csv_rows, repo};
 use serde_json::Value;
 
 const DATE: &str = "2026-11-23";
 
+/// The header and the rows.
 fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut lines = text.lines();
-    let header = split(lines.next().unwrap_or_default());
-    (header, lines.map(split).collect())
-}
-
-/// Enough CSV for our fixtures: quoted fields may hold commas.
-fn split(line: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
+    let mut rows = csv_rows(text).into_iter();
+    let header = rows.next().unwrap_or_default();
+    (header, rows.collect())
 }
 
 fn toml_str(s: &str) -> String {

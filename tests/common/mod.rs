@@ -148,7 +148,29 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Reads a CSV into rows of strings (no quoting in our test outputs).
+/// Reads a CSV into rows of strings, the header first. Enough CSV for our
+/// fixtures and outputs: quoted fields may hold commas and doubled quotes,
+/// not newlines.
 pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+    text.lines().map(csv_fields).collect()
+}
+
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
 }
