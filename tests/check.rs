@@ -1,22 +1,20 @@
 //! `check`, `inspect`, and one test per documented exit code.
 
-use crate::common::{Workdir, models};
+use crate::common::{JobToml, Workdir, models};
 
 const DATE: &str = "2026-11-23";
+const ALL: [&str; 3] = ["mean radius", "mean texture", "z"];
 
-fn setup(wd: &Workdir, columns: &str) {
+fn setup(wd: &Workdir, columns: &[&str]) {
     wd.write("m.onnx", models::linear(&[1.0, 2.0, 3.0], 0.0));
     wd.write(&format!("in/{DATE}.csv"), "id,mean radius,mean texture,z\n1,1,2,3\n");
-    wd.write(
-        "job.toml",
-        format!("name = \"c\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features]\ncolumns = {columns}\n[output]\npath = \"out/%Y-%m-%d.csv\"\n"),
-    );
+    wd.write("job.toml", JobToml::new("c").keep(&["id"]).columns(columns).build());
 }
 
 #[test]
 fn check_prints_the_plan_and_writes_nothing() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     let out = wd.cmd(["check", "job.toml", "--date", DATE]).code(0);
     for needle in
         ["x (float32, 3 columns)", "\"mean radius\"", "columns   id: str, score: f32", "nothing was written"]
@@ -29,7 +27,7 @@ fn check_prints_the_plan_and_writes_nothing() {
 #[test]
 fn check_lists_every_missing_column_with_the_nearest_name() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radiu", "mean textur", "z"]"#);
+    setup(&wd, &["mean radiu", "mean textur", "z"]);
     wd.cmd(["check", "job.toml", "--date", DATE]).code(65).stderr_has(&[
         &format!("{DATE}.csv"),
         "missing 2 columns",
@@ -41,7 +39,7 @@ fn check_lists_every_missing_column_with_the_nearest_name() {
 #[test]
 fn check_catches_a_feature_count_that_does_not_fit_the_model() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture"]"#);
+    setup(&wd, &["mean radius", "mean texture"]);
     wd.cmd(["check", "job.toml", "--date", DATE]).code(70).stderr_has(&[
         "model input \"x\"",
         "[N, 3]",
@@ -53,7 +51,7 @@ fn check_catches_a_feature_count_that_does_not_fit_the_model() {
 #[test]
 fn check_reports_several_problems_at_once() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radiu", "mean texture"]"#);
+    setup(&wd, &["mean radiu", "mean texture"]);
     wd.cmd(["check", "job.toml", "--date", DATE]).code(70).stderr_has(&[
         "2 problems found",
         "takes 3 columns",
@@ -64,7 +62,7 @@ fn check_reports_several_problems_at_once() {
 #[test]
 fn a_wrong_delimiter_is_named() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     wd.write(&format!("in/{DATE}.csv"), "id;mean radius;mean texture;z\n1;1;2;3\n");
     wd.cmd(["check", "job.toml", "--date", DATE])
         .code(65)
@@ -99,7 +97,7 @@ fn exit_0_for_help_and_version() {
 #[test]
 fn exit_65_for_bad_data() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     wd.write(&format!("in/{DATE}.csv"), "id,mean radius,mean texture,z\n1,1,2,3\n2,1,,3\n");
     wd.cmd(["run", "job.toml", "--date", DATE]).code(65).stderr_has(&[
         "row 2",
@@ -112,7 +110,7 @@ fn exit_65_for_bad_data() {
 #[test]
 fn exit_66_when_the_input_is_missing() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     wd.cmd(["run", "job.toml", "--date", "2026-11-20"]).code(66).stderr_has(&[
         "no input for 2026-11-20",
         "in/2026-11-20.csv",
@@ -123,7 +121,7 @@ fn exit_66_when_the_input_is_missing() {
 #[test]
 fn exit_70_when_the_model_is_missing_or_not_onnx() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     std::fs::remove_file(wd.path("m.onnx")).unwrap();
     wd.cmd(["run", "job.toml", "--date", DATE]).code(70).stderr_has(&["cannot read model", "m.onnx"]);
     wd.write("m.onnx", "this is not a protobuf at all, just some text that happens to be here");
@@ -137,7 +135,7 @@ fn exit_70_when_the_model_is_missing_or_not_onnx() {
 #[test]
 fn exit_73_when_the_output_cannot_be_created() {
     let wd = Workdir::new();
-    setup(&wd, r#"["mean radius", "mean texture", "z"]"#);
+    setup(&wd, &ALL);
     // A regular file where the output directory should be: no permissions
     // trick needed, so this holds for root and on Windows too.
     wd.write("out", "a file, not a directory");

@@ -3,7 +3,7 @@
 //! Labels must be identical; probabilities and values within the model's
 //! tolerance (1e-5 absolute or relative unless its meta.json says why not).
 
-use crate::common::{Workdir, csv_rows, repo};
+use crate::common::{JobToml, Workdir, csv_rows, repo};
 use serde_json::Value;
 
 const DATE: &str = "2026-11-23";
@@ -15,43 +15,37 @@ fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows.collect())
 }
 
-fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap()
 }
 
 /// The job file for one zoo model.
 fn job_for(meta: &Value) -> String {
+    let mut job = JobToml::new("zoo").model("model.onnx").keep(&["row_id"]);
     let f = &meta["features"];
-    let features = if f["kind"] == "tensor" {
-        let cols: Vec<String> =
-            f["columns"].as_array().unwrap().iter().map(|c| toml_str(c.as_str().unwrap())).collect();
-        format!(
-            "[features]\ninput = {}\ncolumns = [{}]\n",
-            toml_str(f["input"].as_str().unwrap()),
-            cols.join(", ")
-        )
+    if f["kind"] == "tensor" {
+        let columns: Vec<&str> = f["columns"].as_array().unwrap().iter().map(str_of).collect();
+        job = job.set("features", "input", str_of(&f["input"])).columns(&columns);
     } else {
-        let mut s = String::from("[features.inputs]\n");
         for i in f["inputs"].as_array().unwrap() {
-            s.push_str(&format!(
-                "{} = {}\n",
-                toml_str(i["input"].as_str().unwrap()),
-                toml_str(i["column"].as_str().unwrap())
-            ));
-        }
-        s
-    };
-    let mut outputs = String::from("[outputs]\n");
-    for (col, key) in [("label", "label"), ("proba", "proba"), ("value", "value")] {
-        if let Some(name) = meta["outputs"][key].as_str() {
-            outputs.push_str(&format!("{col} = {}\n", toml_str(name)));
+            job = job.set("features.inputs", str_of(&i["input"]), str_of(&i["column"]));
         }
     }
-    // NaN in these inputs is meant for the model (trees route it).
-    let bad_rows = if meta["has_nan"] == true { "[bad_rows]\npolicy = \"pass\"\n" } else { "" };
-    format!(
-        "name = \"zoo\"\nmodel = \"model.onnx\"\nkeep = [\"row_id\"]\n[input]\npath = \"in/%Y-%m-%d.csv\"\n{features}{outputs}[output]\npath = \"out/%Y-%m-%d.csv\"\n{bad_rows}"
-    )
+    for (column, key) in [("label", "label"), ("proba", "proba"), ("value", "value")] {
+        if let Some(name) = meta["outputs"][key].as_str() {
+            job = job.set("outputs", column, name);
+        }
+    }
+    if meta["has_nan"] == true {
+        // NaN in these inputs is meant for the model (trees route it).
+        job = job.toml(
+            r#"
+[bad_rows]
+policy = "pass"
+"#,
+        );
+    }
+    job.build()
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
