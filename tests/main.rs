@@ -12,6 +12,7 @@ mod deploy;
 mod errors;
 mod memory;
 mod props;
+mod readme;
 mod run;
 mod schedule;
 mod zoo;
