@@ -1,14 +1,12 @@
 //! Bad values never lose a row: rejected rows go to the quarantine file,
 //! and rows read = rows scored + rows rejected, every run.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, csv_rows, models};
+use crate::common::{JobToml, Workdir, csv_rows, models};
 
 const DATE: &str = "2026-11-23";
 
-/// 200 rows, three of them bad in different ways.
+/// 200 rows, three of them bad in different ways; `bad_rows` is merged
+/// into the job file.
 fn dirty_day(wd: &Workdir, bad_rows: &str) {
     wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
     let mut csv = String::from("id,a,b\n");
@@ -22,10 +20,8 @@ fn dirty_day(wd: &Workdir, bad_rows: &str) {
         csv.push_str(&format!("r{i},{a},{b}\n"));
     }
     wd.write(&format!("in/{DATE}.csv"), csv);
-    wd.write(
-        "job.toml",
-        format!("name = \"d\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\nchunk_rows = 64\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features]\ncolumns = [\"a\", \"b\"]\n[output]\npath = \"out/%Y-%m-%d.csv\"\n{bad_rows}\n"),
-    );
+    let job = JobToml::new("d").keep(&["id"]).toml("chunk_rows = 64").columns(&["a", "b"]).toml(bad_rows);
+    wd.write("job.toml", job.build());
 }
 
 fn record(wd: &Workdir) -> serde_json::Value {
@@ -35,7 +31,13 @@ fn record(wd: &Workdir) -> serde_json::Value {
 #[test]
 fn rejected_rows_go_to_quarantine_with_file_row_column_and_reason() {
     let wd = Workdir::new();
-    dirty_day(&wd, "[bad_rows]\nmax_rejected = 5");
+    dirty_day(
+        &wd,
+        r#"
+[bad_rows]
+max_rejected = 5
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0).stderr_has(&["rows rejected", "rejected.csv"]);
     let out = csv_rows(&wd.read(&format!("out/{DATE}.csv")));
     assert_eq!(out.len(), 1 + 197);
@@ -68,7 +70,13 @@ fn rejected_rows_go_to_quarantine_with_file_row_column_and_reason() {
 #[test]
 fn too_many_rejects_fail_the_run_but_keep_the_quarantine() {
     let wd = Workdir::new();
-    dirty_day(&wd, "[bad_rows]\nmax_rejected = \"1%\"");
+    dirty_day(
+        &wd,
+        r#"
+[bad_rows]
+max_rejected = "1%"
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(65).stderr_has(&[
         "3 of 200 rows rejected",
         "max_rejected (1%)",
@@ -86,7 +94,15 @@ fn too_many_rejects_fail_the_run_but_keep_the_quarantine() {
 #[test]
 fn fill_replaces_values_in_columns_that_have_a_fill() {
     let wd = Workdir::new();
-    dirty_day(&wd, "[bad_rows]\npolicy = \"fill\"\nmax_rejected = 2\nfill = { a = -100 }");
+    dirty_day(
+        &wd,
+        r#"
+[bad_rows]
+policy = "fill"
+max_rejected = 2
+fill = { a = -100 }
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let out = csv_rows(&wd.read(&format!("out/{DATE}.csv")));
     // Row 10: a filled (-100 + 1). Row 150: a is fillable but b is not, so it is rejected.
@@ -98,7 +114,13 @@ fn fill_replaces_values_in_columns_that_have_a_fill() {
 #[test]
 fn pass_gives_the_model_nan_for_floats() {
     let wd = Workdir::new();
-    dirty_day(&wd, "[bad_rows]\npolicy = \"pass\"");
+    dirty_day(
+        &wd,
+        r#"
+[bad_rows]
+policy = "pass"
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let out = csv_rows(&wd.read(&format!("out/{DATE}.csv")));
     assert_eq!(out.len(), 201);
@@ -110,7 +132,13 @@ fn pass_gives_the_model_nan_for_floats() {
 #[test]
 fn a_clean_rerun_removes_the_old_quarantine() {
     let wd = Workdir::new();
-    dirty_day(&wd, "[bad_rows]\nmax_rejected = 5");
+    dirty_day(
+        &wd,
+        r#"
+[bad_rows]
+max_rejected = 5
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     assert!(wd.exists(&format!("out/{DATE}.rejected.csv")));
     let clean = wd

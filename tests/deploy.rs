@@ -1,10 +1,7 @@
 //! The shipped scheduler definitions parse, agree with the job file's
 //! schedule, and name a job file that exists.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, repo};
+use crate::common::{Workdir, repo};
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap()

@@ -3,12 +3,9 @@
 //! the reader, the scorers and the writer fill their queues; after that it
 //! stays). Slow (it writes and scores 22M rows), so opt-in, and best in release:
 //!
-//!     cargo test --release --test memory -- --ignored --nocapture
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
+//!     cargo test --release --test main -- memory --ignored --nocapture
 
-mod common;
-
-use common::{Workdir, models};
+use crate::common::{JobToml, Workdir, models};
 use polars::prelude::*;
 
 const FEATURES: usize = 30;
@@ -41,11 +38,14 @@ fn peak(rows: usize) -> (u64, u64) {
     let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&[0.5; FEATURES], 0.0));
     write_parquet(&wd, "in.parquet", rows);
-    let cols: Vec<String> = (0..FEATURES).map(|j| format!("\"f{j}\"")).collect();
-    wd.write(
-        "job.toml",
-        format!("name = \"m\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\nchunk_rows = 100000\n[input]\npath = \"in.parquet\"\n[features]\ncolumns = [{}]\n[output]\npath = \"out.parquet\"\n", cols.join(", ")),
-    );
+    let cols: Vec<String> = (0..FEATURES).map(|j| format!("f{j}")).collect();
+    let job = JobToml::new("m")
+        .keep(&["id"])
+        .toml("chunk_rows = 100000")
+        .input("in.parquet")
+        .columns(&cols)
+        .output("out.parquet");
+    wd.write("job.toml", job.build());
     wd.cmd(["run", "job.toml", "--date", "2026-01-01"]).code(0);
     let rec = wd.record("_batchscore/m/2026-01-01.json");
     assert_eq!(rec["rows"]["scored"], rows as u64);

@@ -1,12 +1,12 @@
 //! Random and corrupted CSV and Parquet bytes through the input path:
 //! never a panic, and whenever a read succeeds, every row read is either
 //! clean or has a problem (rows read = rows scored + rows rejected).
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
 use batchscore::Format;
 use batchscore::read_and_convert;
 use polars::prelude::*;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 fn check(bytes: &[u8], format: Format) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
@@ -56,7 +56,14 @@ fn corrupt(mut bytes: Vec<u8>, edits: &[(usize, u8)], cut: Option<usize>) -> Vec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // Regressions stay in tests/props.proptest-regressions, beside this
+    // file: proptest's default looks for a main.rs above the source and,
+    // finding tests/main.rs, would use proptest-regressions/props.txt.
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_bytes_as_csv(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -1,9 +1,6 @@
 //! The run path end to end, on the real binary.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, csv_rows, models};
+use crate::common::{JobToml, Workdir, csv_rows, models};
 use polars::prelude::*;
 
 const DATE: &str = "2026-11-23";
@@ -14,7 +11,8 @@ fn sigmoid_free_score(x: &[f32], w: &[f32], b: f32) -> f32 {
 
 const W: [f32; 3] = [0.5, -2.0, 1.0];
 
-/// A job over `rows` rows of CSV with an id column that must survive as text.
+/// A job over `rows` rows of CSV with an id column that must survive as
+/// text; `extra` is merged into its job file.
 fn csv_day(wd: &Workdir, rows: usize, extra: &str) {
     wd.write("m.onnx", models::linear(&W, 0.25));
     let mut csv = String::from("id,a b,c/d (e),z\n");
@@ -22,12 +20,13 @@ fn csv_day(wd: &Workdir, rows: usize, extra: &str) {
         csv.push_str(&format!("00{i},{},{},{}\n", i as f32 * 0.5, i % 7, -(i as f32) / 3.0));
     }
     wd.write(&format!("in/{DATE}.csv"), csv);
-    wd.write(
-        "job.toml",
-        format!(
-            "name = \"t\"\nmodel = \"m.onnx\"\ntimezone = \"UTC\"\nkeep = [\"id\"]\n{extra}\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features]\ncolumns = [\"a b\", \"c/d (e)\", \"z\"]\n[output]\npath = \"out/scores-%Y-%m-%d.csv\"\n"
-        ),
-    );
+    let job = JobToml::new("t")
+        .toml(r#"timezone = "UTC""#)
+        .keep(&["id"])
+        .columns(&["a b", "c/d (e)", "z"])
+        .output("out/scores-%Y-%m-%d.csv")
+        .toml(extra);
+    wd.write("job.toml", job.build());
 }
 
 fn expected(i: usize) -> f32 {
@@ -37,7 +36,14 @@ fn expected(i: usize) -> f32 {
 #[test]
 fn csv_day_is_scored_in_row_order_across_chunks_and_threads() {
     let wd = Workdir::new();
-    csv_day(&wd, 1000, "chunk_rows = 64\nthreads = 2");
+    csv_day(
+        &wd,
+        1000,
+        r#"
+chunk_rows = 64
+threads = 2
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let rows = csv_rows(&wd.read(&format!("out/scores-{DATE}.csv")));
     assert_eq!(rows[0], ["id", "score"]);
@@ -93,10 +99,12 @@ fn multi_file_parquet_day_keeps_file_then_row_order() {
     write_parquet(&wd, &format!("in/{DATE}/part-1.parquet"), &[3, 4], &[3.0, 4.0]);
     write_parquet(&wd, &format!("in/{DATE}/part-0.parquet"), &[1, 2], &[1.0, 2.0]);
     wd.write("in/other/part-9.parquet", "not for this day");
-    wd.write(
-        "job.toml",
-        "name = \"p\"\nmodel = \"m.onnx\"\nkeep = [\"id\"]\n[input]\npath = \"in/%Y-%m-%d/*.parquet\"\n[features]\ncolumns = [\"a b\", \"c/d (e)\", \"z\"]\n[output]\npath = \"out/%Y/%m/%d/scores.parquet\"\n",
-    );
+    let job = JobToml::new("p")
+        .keep(&["id"])
+        .input("in/%Y-%m-%d/*.parquet")
+        .columns(&["a b", "c/d (e)", "z"])
+        .output("out/%Y/%m/%d/scores.parquet");
+    wd.write("job.toml", job.build());
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let df = read_parquet(&wd, "out/2026/11/23/scores.parquet");
     let ids: Vec<i64> = df.column("id").unwrap().i64().unwrap().into_no_null_iter().collect();
@@ -113,10 +121,14 @@ fn multi_input_model_with_a_string_column() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::with_string_input());
     wd.write(&format!("in/{DATE}.csv"), "key,amount,home city\nk1,1.5,a\nk2,2,c\nk3,0,zz\n");
-    wd.write(
-        "job.toml",
-        "name = \"s\"\nmodel = \"m.onnx\"\nkeep = [\"key\"]\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features.inputs]\nnum = \"amount\"\ncity = [\"home city\"]\n[output]\npath = \"out/%Y-%m-%d.csv\"\n",
+    let job = JobToml::new("s").keep(&["key"]).toml(
+        r#"
+[features.inputs]
+num = "amount"
+city = ["home city"]
+"#,
     );
+    wd.write("job.toml", job.build());
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     assert_eq!(wd.read(&format!("out/{DATE}.csv")), "key,score\nk1,2.5\nk2,5.0\nk3,0.0\n");
 }
@@ -152,7 +164,16 @@ fn a_missing_output_means_not_done() {
 #[test]
 fn a_run_that_fails_part_way_leaves_no_output() {
     let wd = Workdir::new();
-    csv_day(&wd, 300, "chunk_rows = 50\n[bad_rows]\npolicy = \"fail\"");
+    csv_day(
+        &wd,
+        300,
+        r#"
+chunk_rows = 50
+
+[bad_rows]
+policy = "fail"
+"#,
+    );
     // Row 250 is bad: five chunks are written to the temporary file first.
     let path = format!("in/{DATE}.csv");
     let text = wd.read(&path).replace("\n00249,", "\n00249x,").replace("00249x,124.5,", "00249,n/a,");
@@ -170,9 +191,14 @@ fn a_run_that_fails_part_way_leaves_no_output() {
 #[test]
 fn default_date_is_yesterday_in_the_jobs_zone() {
     let wd = Workdir::new();
-    csv_day(&wd, 3, "run_date = \"yesterday\"");
-    let job = wd.read("job.toml").replace("timezone = \"UTC\"", "timezone = \"Asia/Tokyo\"");
-    wd.write("job.toml", job);
+    csv_day(
+        &wd,
+        3,
+        r#"
+timezone = "Asia/Tokyo"
+run_date = "yesterday"
+"#,
+    );
     // 2026-11-24 16:00 UTC is already the 25th in Tokyo, so "yesterday" is the 24th: no input for it.
     wd.cmd(["run", "job.toml"])
         .env("BATCHSCORE_NOW", "2026-11-24T16:00:00Z")
@@ -186,9 +212,14 @@ fn default_date_is_yesterday_in_the_jobs_zone() {
 #[test]
 fn parquet_output_reads_back() {
     let wd = Workdir::new();
-    csv_day(&wd, 100, "");
-    let job = wd.read("job.toml").replace("scores-%Y-%m-%d.csv", "scores-%Y-%m-%d.parquet");
-    wd.write("job.toml", job);
+    csv_day(
+        &wd,
+        100,
+        r#"
+[output]
+path = "out/scores-%Y-%m-%d.parquet"
+"#,
+    );
     wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
     let df = read_parquet(&wd, &format!("out/scores-{DATE}.parquet"));
     assert_eq!(df.height(), 100);

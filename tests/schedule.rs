@@ -1,22 +1,27 @@
 //! Schedule-aware commands: next, backfill, catchup, status, the lock, metrics.
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
+use crate::common::{JobToml, Workdir, models};
 
-use common::{Workdir, models};
-
-/// A daily job (02:30 London, scores yesterday) with inputs for `days`.
+/// A daily job (02:30 London, scores yesterday) with inputs for `days`;
+/// `extra` is merged into its job file.
 fn daily_job(wd: &Workdir, days: &[&str], extra: &str) {
     wd.write("m.onnx", models::linear(&[1.0], 0.0));
     for d in days {
         wd.write(&format!("in/{d}.csv"), "id,x\n1,1\n2,2\n");
     }
-    wd.write(
-        "job.toml",
-        format!(
-            "name = \"n\"\nmodel = \"m.onnx\"\ntimezone = \"Europe/London\"\nschedule = \"30 2 * * *\"\nrun_date = \"yesterday\"\nkeep = [\"id\"]\nmetrics = \"out/n.prom\"\n{extra}\n[input]\npath = \"in/%Y-%m-%d.csv\"\n[features]\ncolumns = [\"x\"]\n[output]\npath = \"out/%Y-%m-%d.csv\"\n"
-        ),
-    );
+    let job = JobToml::new("n")
+        .toml(
+            r#"
+timezone = "Europe/London"
+schedule = "30 2 * * *"
+run_date = "yesterday"
+metrics = "out/n.prom"
+"#,
+        )
+        .keep(&["id"])
+        .columns(&["x"])
+        .toml(extra);
+    wd.write("job.toml", job.build());
 }
 
 #[test]
@@ -82,11 +87,9 @@ fn backfill_stops_at_the_first_failure_without_keep_going() {
 fn backfill_follows_the_schedule_unless_every_day() {
     let wd = Workdir::new();
     let days = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"];
-    daily_job(&wd, &days, "");
     // Weekdays only: runs fire Mon–Fri and score the day before, so Friday 20th
     // (scored on Saturday) and Saturday 21st (scored on Sunday) are not selected.
-    let job = wd.read("job.toml").replace("30 2 * * *", "30 2 * * 1-5");
-    wd.write("job.toml", job);
+    daily_job(&wd, &days, r#"schedule = "30 2 * * 1-5""#);
     let out = wd.cmd(["backfill", "job.toml", "--from", "2026-11-20", "--to", "2026-11-23"]).code(0);
     let dates: Vec<&str> = out.stdout.lines().skip(1).map(|l| &l[..10]).collect();
     assert_eq!(dates, ["2026-11-22", "2026-11-23"]);
@@ -203,7 +206,7 @@ fn metrics_last_success_only_moves_on_success() {
 #[test]
 fn log_file_receives_the_logs() {
     let wd = Workdir::new();
-    daily_job(&wd, &["2026-11-22"], "log_file = \"logs/job.log\"");
+    daily_job(&wd, &["2026-11-22"], r#"log_file = "logs/job.log""#);
     wd.cmd(["run", "job.toml", "--date", "2026-11-22"]).code(0);
     let files = wd.files("logs");
     assert_eq!(files.len(), 1, "{files:?}");

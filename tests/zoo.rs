@@ -2,79 +2,50 @@
 //! output file) by the real binary, compared with onnxruntime's answers.
 //! Labels must be identical; probabilities and values within the model's
 //! tolerance (1e-5 absolute or relative unless its meta.json says why not).
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap should fail loudly
 
-mod common;
-
-use common::{Workdir, repo};
+use crate::common::{JobToml, Workdir, csv_rows, repo};
 use serde_json::Value;
 
 const DATE: &str = "2026-11-23";
 
+/// The header and the rows.
 fn read_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut lines = text.lines();
-    let header = split(lines.next().unwrap_or_default());
-    (header, lines.map(split).collect())
+    let mut rows = csv_rows(text).into_iter();
+    let header = rows.next().unwrap_or_default();
+    (header, rows.collect())
 }
 
-/// Enough CSV for our fixtures: quoted fields may hold commas.
-fn split(line: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-fn toml_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap()
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap()
 }
 
 /// The job file for one zoo model.
 fn job_for(meta: &Value) -> String {
+    let mut job = JobToml::new("zoo").model("model.onnx").keep(&["row_id"]);
     let f = &meta["features"];
-    let features = if f["kind"] == "tensor" {
-        let cols: Vec<String> =
-            f["columns"].as_array().unwrap().iter().map(|c| toml_str(c.as_str().unwrap())).collect();
-        format!(
-            "[features]\ninput = {}\ncolumns = [{}]\n",
-            toml_str(f["input"].as_str().unwrap()),
-            cols.join(", ")
-        )
+    if f["kind"] == "tensor" {
+        let columns: Vec<&str> = f["columns"].as_array().unwrap().iter().map(str_of).collect();
+        job = job.set("features", "input", str_of(&f["input"])).columns(&columns);
     } else {
-        let mut s = String::from("[features.inputs]\n");
         for i in f["inputs"].as_array().unwrap() {
-            s.push_str(&format!(
-                "{} = {}\n",
-                toml_str(i["input"].as_str().unwrap()),
-                toml_str(i["column"].as_str().unwrap())
-            ));
-        }
-        s
-    };
-    let mut outputs = String::from("[outputs]\n");
-    for (col, key) in [("label", "label"), ("proba", "proba"), ("value", "value")] {
-        if let Some(name) = meta["outputs"][key].as_str() {
-            outputs.push_str(&format!("{col} = {}\n", toml_str(name)));
+            job = job.set("features.inputs", str_of(&i["input"]), str_of(&i["column"]));
         }
     }
-    // NaN in these inputs is meant for the model (trees route it).
-    let bad_rows = if meta["has_nan"] == true { "[bad_rows]\npolicy = \"pass\"\n" } else { "" };
-    format!(
-        "name = \"zoo\"\nmodel = \"model.onnx\"\nkeep = [\"row_id\"]\n[input]\npath = \"in/%Y-%m-%d.csv\"\n{features}{outputs}[output]\npath = \"out/%Y-%m-%d.csv\"\n{bad_rows}"
-    )
+    for (column, key) in [("label", "label"), ("proba", "proba"), ("value", "value")] {
+        if let Some(name) = meta["outputs"][key].as_str() {
+            job = job.set("outputs", column, name);
+        }
+    }
+    if meta["has_nan"] == true {
+        // NaN in these inputs is meant for the model (trees route it).
+        job = job.toml(
+            r#"
+[bad_rows]
+policy = "pass"
+"#,
+        );
+    }
+    job.build()
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -144,7 +115,7 @@ fn models_md(rows: &[(String, Result<f64, String>)]) -> String {
          each model is scored through a full job (job file → output file) by the real binary and compared \
          with onnxruntime's outputs on the same input. Labels must be identical; values within 1e-5 \
          (absolute or relative). The test fails if this page does not match; regenerate it with \
-         `BATCHSCORE_BLESS=1 cargo test --test zoo`.\n\n\
+         `BATCHSCORE_BLESS=1 cargo test --test main zoo`.\n\n\
          | model | converter | estimator | ONNX operators | status | worst difference |\n|---|---|---|---|---|---|\n",
     );
     for (name, result) in rows {
@@ -195,7 +166,7 @@ fn every_zoo_model_matches_onnxruntime() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == md,
-            "docs/models.md is out of date; regenerate it with BATCHSCORE_BLESS=1 cargo test --test zoo\n--- expected\n{md}"
+            "docs/models.md is out of date; regenerate it with BATCHSCORE_BLESS=1 cargo test --test main zoo\n--- expected\n{md}"
         );
     }
     assert!(

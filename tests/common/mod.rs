@@ -3,8 +3,7 @@
 //! `Workdir::new()` makes the directory; `write`/`copy` put files in it;
 //! `cmd([...]).code(N)` runs batchscore there and asserts the exit code,
 //! printing the command, stdout and stderr when it is not what was expected.
-
-#![allow(dead_code)]
+//! `JobToml` writes the job file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -150,7 +149,115 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Reads a CSV into rows of strings (no quoting in our test outputs).
+/// Reads a CSV into rows of strings, the header first. Enough CSV for our
+/// fixtures and outputs: quoted fields may hold commas and doubled quotes,
+/// not newlines.
 pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines().map(|l| l.split(',').map(str::to_owned).collect()).collect()
+    text.lines().map(csv_fields).collect()
+}
+
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// A job file. `new` has what most tests share (model `m.onnx`, input
+/// `in/%Y-%m-%d.csv`, output `out/%Y-%m-%d.csv`); a test adds what it is
+/// about, typed (`keep`, `columns`, `set`) or as TOML written the way the
+/// README writes a job file (`toml`), which is merged in: its tables join
+/// the defaults' and its keys replace theirs.
+#[derive(Clone)]
+pub struct JobToml(toml::Table);
+
+impl JobToml {
+    pub fn new(name: &str) -> JobToml {
+        let mut t = toml::Table::new();
+        t.insert("name".into(), name.into());
+        t.insert("model".into(), "m.onnx".into());
+        // Empty tables now, so the file reads in the README's order.
+        for table in ["input", "features", "output"] {
+            t.insert(table.into(), toml::Table::new().into());
+        }
+        JobToml(t).input("in/%Y-%m-%d.csv").output("out/%Y-%m-%d.csv")
+    }
+
+    pub fn model(self, path: &str) -> Self {
+        self.set("", "model", path)
+    }
+
+    pub fn input(self, path: &str) -> Self {
+        self.set("input", "path", path)
+    }
+
+    pub fn output(self, path: &str) -> Self {
+        self.set("output", "path", path)
+    }
+
+    pub fn keep<S: AsRef<str>>(self, columns: &[S]) -> Self {
+        self.set("", "keep", strings(columns))
+    }
+
+    pub fn columns<S: AsRef<str>>(self, columns: &[S]) -> Self {
+        self.set("features", "columns", strings(columns))
+    }
+
+    /// `key = value` in `table` (a dotted path such as `features.inputs`;
+    /// "" is the top level). For keys that come from data, which a `toml`
+    /// fragment would have to quote.
+    pub fn set(mut self, table: &str, key: &str, value: impl Into<toml::Value>) -> Self {
+        let mut t = &mut self.0;
+        for name in table.split('.').filter(|n| !n.is_empty()) {
+            t = t
+                .entry(name)
+                .or_insert_with(|| toml::Table::new().into())
+                .as_table_mut()
+                .unwrap_or_else(|| panic!("{name} is not a table"));
+        }
+        t.insert(key.into(), value.into());
+        self
+    }
+
+    /// Merges a piece of job file, e.g. `"chunk_rows = 64"` or
+    /// `"[bad_rows]\npolicy = \"fill\""`.
+    #[track_caller]
+    pub fn toml(mut self, fragment: &str) -> Self {
+        let more: toml::Table =
+            toml::from_str(fragment).unwrap_or_else(|e| panic!("not TOML: {e}\n{fragment}"));
+        merge(&mut self.0, more);
+        self
+    }
+
+    pub fn build(&self) -> String {
+        toml::to_string(&self.0).expect("a TOML table serialises")
+    }
+}
+
+fn strings<S: AsRef<str>>(items: &[S]) -> Vec<&str> {
+    items.iter().map(AsRef::as_ref).collect()
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
 }
