@@ -105,7 +105,7 @@ fn toml_problems(files: &[(PathBuf, String)]) -> (usize, Vec<String>) {
                 // Relative paths resolve against the job file's directory, which
                 // parse only records; a file beside the Markdown is as good as any.
                 let path = b.file.with_file_name("example.toml");
-                if let Err(e) = batchscore::job::Job::parse(&path, &b.text) {
+                if let Err(e) = batchscore::Job::parse(&path, &b.text) {
                     problems.push(format!("{at}: not a valid job file: {e:#}"));
                 }
             } else if b.before == FRAGMENT {
