@@ -151,3 +151,26 @@ max_rejected = 5
     assert!(!wd.exists(&format!("out/{DATE}.rejected.csv")));
     assert_eq!(record(&wd)["rows"]["scored"], 200);
 }
+
+/// Only a cell polars cannot parse sends a CSV day into a second, text
+/// read; a path or a column whose name contains "parse" must not.
+#[test]
+fn a_path_that_says_parse_does_not_read_the_day_twice() {
+    let wd = Workdir::new();
+    wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
+    // Nulls only: bad values, but none that polars fails to parse.
+    let mut csv = String::from("id,sparse_a,b\n");
+    for i in 0..100 {
+        csv.push_str(&format!("r{i},{},1\n", if i % 10 == 0 { "" } else { "2" }));
+    }
+    wd.write(&format!("parsed/{DATE}.csv"), csv);
+    let job = JobToml::new("d").keep(&["id"]).input("parsed/%Y-%m-%d.csv").columns(&["sparse_a", "b"]);
+    wd.write("job.toml", job.build());
+    let out = wd.cmd(["run", "job.toml", "--date", DATE]).code(65);
+    out.stderr_has(&["10 of 100 rows rejected"]);
+    assert!(!out.stderr.contains("reading the input again as text"), "{}", out.stderr);
+    // A cell that does not parse still does.
+    wd.write(&format!("parsed/{DATE}.csv"), "id,sparse_a,b\nr0,x,1\nr1,2,1\n");
+    let out = wd.cmd(["run", "job.toml", "--date", DATE]).code(65);
+    out.stderr_has(&["reading the input again as text", "1 of 2 rows rejected"]);
+}

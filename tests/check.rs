@@ -86,9 +86,14 @@ fn check_prints_the_plan_and_writes_nothing() {
     let wd = Workdir::new();
     setup(&wd, &ALL);
     let out = wd.cmd(["check", "job.toml", "--date", DATE]).code(0);
-    for needle in
-        ["x (float32, 3 columns)", "\"mean radius\"", "columns   id: str, score: f32", "nothing was written"]
-    {
+    for needle in [
+        "x (float32, 3 columns)",
+        "\"mean radius\"",
+        "columns   id: str, score: f32",
+        &format!("{DATE}.csv (csv, "),
+        &format!("{DATE}.csv (csv)\n"),
+        "nothing was written",
+    ] {
         assert!(out.stdout.contains(needle), "{needle:?} not in:\n{}", out.stdout);
     }
     assert!(!wd.exists("out"));
@@ -102,6 +107,20 @@ fn inspect_shows_inputs_outputs_and_ops() {
     for needle in ["num", "city", "string", "[N, 1]", "ai.onnx.ml:CategoryMapper", "ai.onnx 13", "sha256"] {
         assert!(out.stdout.contains(needle), "{needle:?} not in:\n{}", out.stdout);
     }
+}
+
+/// A ZipMap output is declared in the file as a sequence of maps; inspect
+/// shows what batchscore writes from it instead of an ONNX type code.
+#[test]
+fn inspect_shows_a_zipmap_output_as_the_columns_it_becomes() {
+    let wd = Workdir::new();
+    wd.copy("tests/fixtures/zoo/skl_logreg_zipmap/model.onnx", "m.onnx");
+    let out = wd.cmd(["inspect", "m.onnx"]).code(0);
+    let row =
+        out.stdout.lines().find(|l| l.trim_start().starts_with("output_probability")).unwrap_or_default();
+    assert!(row.contains("float32") && row.contains("classes [0, 1]"), "{}", out.stdout);
+    assert!(out.stdout.contains("a ZipMap in the file"), "{}", out.stdout);
+    assert!(!out.stdout.contains("onnx type"), "{}", out.stdout);
 }
 
 // One test per exit code a scheduler can act on (65 and 66 are cases of
@@ -142,6 +161,12 @@ fn exit_73_when_the_output_cannot_be_created() {
     // trick needed, so this holds for root and on Windows too.
     wd.write("out", "a file, not a directory");
     wd.cmd(["run", "job.toml", "--date", DATE]).code(73).stderr_has(&["cannot create"]);
+    // The records elsewhere, writable: the 73 must come from the output itself.
+    let job = JobToml::new("c").keep(&["id"]).columns(&ALL).toml("state_dir = \"state\"");
+    wd.write("job.toml", job.build());
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(73).stderr_has(&["cannot create", "out"]);
+    let rec = wd.record(&format!("state/c/{DATE}.json"));
+    assert_eq!(rec["error"]["exit_code"], 73);
 }
 
 #[test]

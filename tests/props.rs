@@ -108,3 +108,65 @@ fn clean_files_count_every_row() {
     let c = read_and_convert(&p, Format::Parquet, &["a", "b"], 7).unwrap();
     assert_eq!((c.read, c.clean, c.bad), (50, 40, 10));
 }
+
+/// One value of a generated day: its text in the CSV, and whether a run
+/// with `policy = "reject"` must reject its row (a missing value, text that
+/// is not a number, or NaN).
+fn cell() -> impl Strategy<Value = (&'static str, bool)> {
+    prop::sample::select(vec![
+        ("1", false),
+        ("2.5", false),
+        ("-3", false),
+        ("1e3", false),
+        ("", true),
+        ("x", true),
+        ("NaN", true),
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    /// The real binary on a random day: every id comes out exactly once,
+    /// in the output or the quarantine, the rows it rejects are exactly the
+    /// bad ones, and the record's counts say so.
+    #[test]
+    fn a_run_loses_and_duplicates_no_row(rows in proptest::collection::vec((cell(), cell()), 0..60),
+                                         chunk_rows in 1usize..20) {
+        use crate::common::{JobToml, Workdir, csv_rows, models};
+        let wd = Workdir::new();
+        wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
+        let mut csv = String::from("id,a,b\n");
+        for (i, ((a, _), (b, _))) in rows.iter().enumerate() {
+            csv.push_str(&format!("r{i},{a},{b}\n"));
+        }
+        wd.write("in/2026-11-23.csv", csv);
+        let job = JobToml::new("p").keep(&["id"]).columns(&["a", "b"])
+            .toml(&format!("chunk_rows = {chunk_rows}\n[bad_rows]\nmax_rejected = \"100%\"\n"));
+        wd.write("job.toml", job.build());
+        wd.cmd(["run", "job.toml", "--date", "2026-11-23"]).code(0);
+
+        let ids = |rel: &str| -> Vec<String> {
+            if !wd.exists(rel) {
+                return vec![];
+            }
+            csv_rows(&wd.read(rel)).into_iter().skip(1).map(|r| r[0].clone()).collect()
+        };
+        let scored = ids("out/2026-11-23.csv");
+        let rejected = ids("out/2026-11-23.rejected.csv");
+        let want_rejected: Vec<String> = rows.iter().enumerate()
+            .filter(|(_, ((_, a), (_, b)))| *a || *b).map(|(i, _)| format!("r{i}")).collect();
+        let want_scored: Vec<String> = rows.iter().enumerate()
+            .filter(|(_, ((_, a), (_, b)))| !*a && !*b).map(|(i, _)| format!("r{i}")).collect();
+        prop_assert_eq!(&rejected, &want_rejected);
+        prop_assert_eq!(&scored, &want_scored);
+        let rec = wd.record("out/_batchscore/p/2026-11-23.json");
+        prop_assert_eq!(rec["rows"]["read"].as_u64(), Some(rows.len() as u64));
+        prop_assert_eq!(rec["rows"]["scored"].as_u64(), Some(scored.len() as u64));
+        prop_assert_eq!(rec["rows"]["rejected"].as_u64(), Some(rejected.len() as u64));
+    }
+}

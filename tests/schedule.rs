@@ -123,6 +123,18 @@ fn catchup_scores_every_missed_night_oldest_first() {
     assert_eq!(rows.len(), 3);
 }
 
+/// A job that never succeeded catches up only the latest due date, not
+/// every date its inputs happen to cover.
+#[test]
+fn catchup_on_a_fresh_job_scores_only_the_latest_due_date() {
+    let wd = Workdir::new();
+    daily_job(&wd, &["2026-11-20", "2026-11-21", "2026-11-22"], "");
+    let out = wd.cmd(["catchup", "job.toml"]).env("BATCHSCORE_NOW", "2026-11-23T03:00:00Z").code(0);
+    let dates: Vec<&str> = out.stdout.lines().skip(1).map(|l| &l[..10]).collect();
+    assert_eq!(dates, ["2026-11-22"], "{}", out.stdout);
+    assert!(!wd.exists("out/_batchscore/n/2026-11-21.json"));
+}
+
 #[test]
 fn a_held_lock_means_exit_75_and_names_the_holder() {
     let wd = Workdir::new();
