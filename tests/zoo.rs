@@ -158,6 +158,18 @@ fn every_zoo_model_matches_onnxruntime() {
         }
         rows.push((name.clone(), result));
     }
+    // The real check: every model's scores against onnxruntime's goldens.
+    assert!(
+        failures.is_empty(),
+        "{} of {} zoo models differ from onnxruntime:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n")
+    );
+    // Only a doc kept in sync: the expectation is written by this test
+    // itself (BATCHSCORE_BLESS), so it proves nothing about parity; it
+    // fails when a fixture is added, removed or changes its measured
+    // difference without docs/models.md being regenerated.
     let md = models_md(&rows);
     let path = repo().join("docs/models.md");
     if std::env::var_os("BATCHSCORE_BLESS").is_some() {
@@ -169,11 +181,4 @@ fn every_zoo_model_matches_onnxruntime() {
             "docs/models.md is out of date; regenerate it with BATCHSCORE_BLESS=1 cargo test --test main zoo\n--- expected\n{md}"
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} zoo models differ from onnxruntime:\n{}",
-        failures.len(),
-        names.len(),
-        failures.join("\n")
-    );
 }
