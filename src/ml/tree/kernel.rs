@@ -32,8 +32,8 @@ use std::time::Instant;
 use tract_hir::internal::*;
 
 use super::complete::{self, Complete};
+use super::forest::{Aggregate, Forest, Mode};
 use super::quick::{self, Interior, LANES, Quick};
-use super::{Aggregate, Forest, Mode};
 
 pub(super) const NAN_YES: u32 = 1 << 31;
 const SPECIAL: u32 = 1 << 30;
@@ -906,7 +906,7 @@ fn below<T: Float>(t: T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Forest, NodeSpec, PostTransform};
+    use super::super::forest::{Forest, NodeSpec, PostTransform};
     use super::*;
 
     fn split(mode: Mode, feature: usize, value: f64, yes: usize, no: usize, missing_true: bool) -> NodeSpec {

@@ -9,6 +9,7 @@
 
 mod complete;
 mod finalize;
+mod forest;
 mod kernel;
 mod parse;
 mod quick;
@@ -21,67 +22,15 @@ use tract_onnx::pb::NodeProto;
 
 use super::ClassLabels;
 use super::op::{Kernel, boxed};
-pub use finalize::{Aggregate, PostTransform, logistic, transform};
+pub use finalize::{logistic, transform};
+use forest::Forest;
+pub use forest::PostTransform;
 use kernel::Trees;
 
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleClassifier", classifier);
     reg.insert("TreeEnsembleRegressor", regressor);
     reg.insert("TreeEnsemble", ensemble5);
-}
-
-/// How a node splits, as ONNX names the modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Leq,
-    Lt,
-    Gte,
-    Gt,
-    Eq,
-    Neq,
-    Member,
-    Leaf,
-}
-
-/// One node, before layout. Children are indices into `Forest::nodes`.
-#[derive(Clone, Debug)]
-pub struct NodeSpec {
-    pub mode: Mode,
-    pub feature: usize,
-    pub value: f64,
-    pub yes: usize,
-    pub no: usize,
-    pub missing_true: bool,
-    /// BRANCH_MEMBER: the set.
-    pub members: Vec<f64>,
-    /// Leaves: (target or class, weight).
-    pub weights: Vec<(usize, f64)>,
-}
-
-impl NodeSpec {
-    pub fn leaf() -> NodeSpec {
-        NodeSpec {
-            mode: Mode::Leaf,
-            feature: 0,
-            value: 0.0,
-            yes: 0,
-            no: 0,
-            missing_true: false,
-            members: vec![],
-            weights: vec![],
-        }
-    }
-}
-
-/// A whole ensemble as the attributes describe it.
-#[derive(Clone, Debug)]
-pub struct Forest {
-    pub nodes: Vec<NodeSpec>,
-    pub roots: Vec<usize>,
-    pub n_targets: usize,
-    pub aggregate: Aggregate,
-    pub post: PostTransform,
-    pub base_values: Vec<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
