@@ -16,7 +16,7 @@
 //! The walk returns the same leaf nodes as the walker's own layout, so the
 //! leaves are added exactly as there.
 
-use super::kernel::{FEATURE, Float, GROUP, NAN_YES, SpecialTest, decide};
+use super::node::{FEATURE, Float, LANES, NAN_YES, SpecialTest, decide};
 
 /// Deepest tree laid out this way: 255 splits and 256 leaves at most.
 const MAX_DEPTH: u32 = 8;
@@ -171,10 +171,10 @@ impl<T: Float> Complete<T> {
         Ok(())
     }
 
-    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf nodes in the walker's layout.
     #[inline(always)]
-    pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
+    pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; LANES] {
         let at = self.leaf_positions::<NAN>(tree, xs, width, first);
         let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
         // SAFETY: positions are below 2^depth (see `positions`).
@@ -182,19 +182,19 @@ impl<T: Float> Complete<T> {
         std::array::from_fn(|g| unsafe { *leaves.get_unchecked(at[g] as usize) })
     }
 
-    /// Rows `first..first + GROUP`'s sums through every tree, for a forest
+    /// Rows `first..first + LANES`'s sums through every tree, for a forest
     /// laid out here whole (`grouped`) whose leaves each give one weight to one
     /// target: added tree by tree from 0, in the walker's order, so the
     /// bits are the walker's. A group takes every tree before the next
     /// group starts, its sums in registers, where the walker takes a tree
     /// through a block of rows and adds into memory.
     #[inline(always)]
-    pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; GROUP] {
-        let mut sum = [0f64; GROUP];
+    pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; LANES] {
+        let mut sum = [0f64; LANES];
         for tree in self.trees.iter().flatten() {
             let at = self.leaf_positions::<NAN>(tree, xs, width, first);
             let values = &self.values[tree.leaves..tree.leaves + (1 << tree.depth)];
-            for g in 0..GROUP {
+            for g in 0..LANES {
                 // SAFETY: positions are below 2^depth (see `positions`).
                 #[allow(unsafe_code)]
                 let v = unsafe { *values.get_unchecked(at[g] as usize) };
@@ -204,7 +204,7 @@ impl<T: Float> Complete<T> {
         sum
     }
 
-    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf positions, each below 2^depth.
     #[inline(always)]
     fn leaf_positions<const NAN: bool>(
@@ -213,7 +213,7 @@ impl<T: Float> Complete<T> {
         xs: &[T],
         width: usize,
         first: usize,
-    ) -> [u32; GROUP] {
+    ) -> [u32; LANES] {
         if tree.special {
             self.positions::<true, NAN>(tree, xs, width, first)
         } else {
@@ -227,7 +227,7 @@ impl<T: Float> Complete<T> {
     /// that sound: `check` proved each tree's splits and leaves lie inside
     /// their arrays and every split's feature is below the forest's feature
     /// count; the kernel's `sums` proved `width` is at least that count and
-    /// `xs` holds whole rows; the caller passes `first + GROUP <= rows`; a
+    /// `xs` holds whole rows; the caller passes `first + LANES <= rows`; a
     /// special tree's tests lie inside `tests` (`check` again). A
     /// position stays below 2^depth - 1 for `depth` steps, then is a leaf
     /// position: the leaf index is below 2^depth.
@@ -239,14 +239,14 @@ impl<T: Float> Complete<T> {
         xs: &[T],
         width: usize,
         first: usize,
-    ) -> [u32; GROUP] {
-        debug_assert!((first + GROUP) * width <= xs.len());
+    ) -> [u32; LANES] {
+        debug_assert!((first + LANES) * width <= xs.len());
         let splits = self.splits[tree.splits..].as_ptr();
         let x = xs.as_ptr();
-        let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
-        let mut at = [0u32; GROUP];
+        let off: [usize; LANES] = std::array::from_fn(|g| (first + g) * width);
+        let mut at = [0u32; LANES];
         for _ in 0..tree.depth {
-            for g in 0..GROUP {
+            for g in 0..LANES {
                 // SAFETY: see above.
                 let (s, v) = unsafe {
                     let s = &*splits.add(at[g] as usize);

@@ -25,7 +25,6 @@
 //! the complete-tree walk and QuickScorer's AVX2 entry: the tree kernel is
 //! where this crate's `unsafe` is, each use with its argument).
 
-use std::fmt::Debug;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -33,19 +32,11 @@ use tract_hir::internal::*;
 
 use super::complete::{self, Complete};
 use super::forest::{Aggregate, Forest, Mode};
-use super::quick::{self, Interior, LANES, Quick};
+use super::node::{FEATURE, Float, LANES, NAN_YES, SPECIAL, SpecialTest, below, decide};
+use super::quick::{self, Interior, Quick};
 
-pub(super) const NAN_YES: u32 = 1 << 31;
-const SPECIAL: u32 = 1 << 30;
-// (Two flag bits only: the ordered walk's `feature * 4` on 32 bits then
-// drops them without a mask instruction.)
-pub(super) const FEATURE: u32 = !(NAN_YES | SPECIAL);
-/// Set members that are whole numbers below this are bits of the node's mask.
-const MASK_BITS: u32 = 64;
 /// Rows per block: a block's accumulators stay in L1 while every tree passes over it.
 const BLOCK: usize = 128;
-/// Rows walking a tree together.
-pub(super) const GROUP: usize = 8;
 /// The trial that picks QuickScorer or the walk scores TRIAL_SLICES slices
 /// of TRIAL_ROWS rows, alternately by each way: the faster slice of each
 /// counts, so a slice slowed by another process rarely decides.
@@ -54,67 +45,6 @@ const TRIAL_SLICES: usize = 8;
 /// How much deeper than its leaves' mean depth a tree's walk goes before it
 /// first asks whether every row has reached a leaf.
 const DEEPER: u32 = 8;
-
-pub trait Float: Copy + Debug + Default + PartialOrd + Send + Sync + std::ops::AddAssign + 'static {
-    fn from_f64(v: f64) -> Self;
-    fn to_f64(self) -> f64;
-    fn is_nan(self) -> bool;
-    fn next_down(self) -> Self;
-    /// `self` clamped to [0, MASK_BITS - 1] and truncated to a whole
-    /// number (NaN to 0): the only mask bit `self` could stand for.
-    fn mask_index(self) -> u32;
-    fn from_u32(v: u32) -> Self;
-}
-
-impl Float for f32 {
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
-    fn next_down(self) -> Self {
-        f32::next_down(self)
-    }
-    #[allow(unsafe_code)]
-    fn mask_index(self) -> u32 {
-        // (max returns the other operand when one is NaN.)
-        let w = self.max(0.0).min((MASK_BITS - 1) as f32);
-        // SAFETY: w is a number in [0, 63], so it truncates to a u32 exactly;
-        // a plain `as` would add saturation the walk does not need.
-        unsafe { w.to_int_unchecked() }
-    }
-    fn from_u32(v: u32) -> Self {
-        v as f32
-    }
-}
-
-impl Float for f64 {
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
-    fn next_down(self) -> Self {
-        f64::next_down(self)
-    }
-    #[allow(unsafe_code)]
-    fn mask_index(self) -> u32 {
-        let w = self.max(0.0).min(f64::from(MASK_BITS - 1));
-        // SAFETY: as for f32.
-        unsafe { w.to_int_unchecked() }
-    }
-    fn from_u32(v: u32) -> Self {
-        f64::from(v)
-    }
-}
 
 /// Which way rows go through the trees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,17 +81,6 @@ struct Node<T> {
 enum Special<T> {
     Eq(T),
     Member(Vec<T>),
-}
-
-/// How a node of a forest with special splits decides, beside its `Node`.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct SpecialTest {
-    /// Set members that are whole numbers below MASK_BITS, as bits.
-    mask: u64,
-    /// Equality with the node's threshold (else membership, if SPECIAL).
-    eq: bool,
-    /// The set has members the mask cannot hold: search it.
-    general: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -305,17 +224,12 @@ impl<T: Float> Trees<T> {
         if t.any_special {
             t.tests = vec![SpecialTest::default(); t.nodes.len()];
             for (at, s) in &t.special {
-                let test = &mut t.tests[*at as usize];
-                match s {
-                    Special::Eq(_) => test.eq = true,
-                    Special::Member(set) => {
-                        for bit in set.iter().filter_map(|&v| mask_bit(v)) {
-                            test.mask |= 1 << bit;
-                        }
-                        test.general = set.iter().any(|&v| mask_bit(v).is_none());
-                        t.any_general |= test.general;
-                    }
-                }
+                let test = match s {
+                    Special::Eq(_) => SpecialTest::equal(),
+                    Special::Member(set) => SpecialTest::member(set),
+                };
+                t.any_general |= test.general();
+                t.tests[*at as usize] = test;
             }
         }
         t.check_layout()?;
@@ -368,7 +282,7 @@ impl<T: Float> Trees<T> {
         let n = &self.nodes[i as usize];
         let test = self.tests.get(i as usize).copied().unwrap_or_default();
         Some(match self.node_leaf[i as usize] {
-            _ if test.general => return None,
+            _ if test.general() => return None,
             u32::MAX => complete::Node::Split(n.threshold, n.feature, n.yes, n.no, test),
             _ => complete::Node::Leaf(n.threshold),
         })
@@ -662,12 +576,12 @@ impl<T: Float> Trees<T> {
         // every tree at once; the rest go tree by tree below.
         let mut grouped = 0;
         if let (Some(t), true) = (one_target, self.complete.grouped() && width > 0) {
-            while grouped + GROUP <= rows {
+            while grouped + LANES <= rows {
                 let sums = self.complete.group_sums::<NAN>(xs, width, grouped);
                 for (g, s) in sums.iter().enumerate() {
                     acc[(grouped + g) * k + t] += s;
                 }
-                grouped += GROUP;
+                grouped += LANES;
             }
         }
         let trees = self.roots.iter().zip(&self.leaf_base).zip(&self.first_check).zip(&self.tree_special);
@@ -678,7 +592,7 @@ impl<T: Float> Trees<T> {
             let mut r = grouped;
             // (A zero-width input has no feature a leaf's step could read.)
             if width > 0 {
-                while r + GROUP <= rows {
+                while r + LANES <= rows {
                     let leaves = if let Some(c) = complete {
                         self.complete.walk::<NAN>(c, xs, width, r)
                     } else if ordered {
@@ -698,7 +612,7 @@ impl<T: Float> Trees<T> {
                             self.add_leaf(leaf, out, has);
                         }
                     }
-                    r += GROUP;
+                    r += LANES;
                 }
             }
             for r in r..rows {
@@ -729,7 +643,7 @@ impl<T: Float> Trees<T> {
         if go { n.yes } else { n.no }
     }
 
-    /// Rows `first..first + GROUP` down one tree in lock-step, with no
+    /// Rows `first..first + LANES` down one tree in lock-step, with no
     /// per-row branch: leaves step to themselves, so lanes that arrive
     /// early idle in place and only "all on leaves?" is asked, first after
     /// `first_check` steps (the tree's depth unless it is unusually deep:
@@ -741,7 +655,7 @@ impl<T: Float> Trees<T> {
     /// checked before we get here: `compile` (via `check_layout`) proved
     /// every child index is a node and every node's feature is below
     /// `n_features`; `sums` proved `width >= n_features` and that `xs`
-    /// holds whole rows; the caller passes `first + GROUP <= rows`.
+    /// holds whole rows; the caller passes `first + LANES <= rows`.
     #[allow(unsafe_code)]
     #[inline(always)]
     fn walk_group<const SPEC: bool, const NAN: bool>(
@@ -752,19 +666,19 @@ impl<T: Float> Trees<T> {
         xs: &[T],
         width: usize,
         first: usize,
-    ) -> [u32; GROUP] {
+    ) -> [u32; LANES] {
         const STRIDE: u32 = 2;
-        debug_assert!((first + GROUP) * width <= xs.len());
+        debug_assert!((first + LANES) * width <= xs.len());
         let nodes = self.nodes.as_ptr();
         let x = xs.as_ptr();
-        let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
-        let mut idx = [root; GROUP];
+        let off: [usize; LANES] = std::array::from_fn(|g| (first + g) * width);
+        let mut idx = [root; LANES];
         let mut steps = first_check;
         loop {
             for _ in 0..steps {
-                for g in 0..GROUP {
+                for g in 0..LANES {
                     // SAFETY: see above; idx[g] is a root or a child index,
-                    // off[g] + feature < (first + GROUP) * width <= xs.len().
+                    // off[g] + feature < (first + LANES) * width <= xs.len().
                     let (n, v) = unsafe {
                         let n = &*nodes.add(idx[g] as usize);
                         (n, *x.add(off[g] + (n.feature & FEATURE) as usize))
@@ -809,7 +723,7 @@ impl<T: Float> Trees<T> {
     /// cannot hold take the searching path.
     #[inline(always)]
     fn special_step(&self, i: u32, n: &Node<T>, v: T, test: &SpecialTest) -> bool {
-        if self.any_general && test.general {
+        if self.any_general && test.general() {
             return self.special_go(i, v, n.feature & NAN_YES != 0);
         }
         decide(v, n.threshold, n.feature, test)
@@ -865,43 +779,8 @@ impl<T: Float> Trees<T> {
     }
 }
 
-/// Whether value `v` goes "yes" at a split of any kind whose set, if it
-/// has one, its mask holds whole: threshold, feature word (with its flags)
-/// and test as the walk stores them. Every kind of test is computed and one
-/// picked, without a branch on the kind.
-#[inline(always)]
-pub(super) fn decide<T: Float>(v: T, threshold: T, feature: u32, test: &SpecialTest) -> bool {
-    let (c, whole) = whole_below_mask(v);
-    let member = whole & ((test.mask >> (c % MASK_BITS)) & 1 != 0);
-    let equal = v == threshold;
-    let special = if test.eq { equal } else { member };
-    let go = if feature & SPECIAL != 0 { special } else { v <= threshold };
-    go | (v.is_nan() & (feature & NAN_YES != 0))
-}
-
-/// `v`'s mask index, and whether `v` is exactly that whole number (so
-/// below MASK_BITS; NaN is not): computed without a branch, for the walk.
-#[inline(always)]
-fn whole_below_mask<T: Float>(v: T) -> (u32, bool) {
-    // (A value outside [0, 63] clamps to a number other than itself.)
-    let c = v.mask_index();
-    (c, T::from_u32(c) == v)
-}
-
-/// The mask bit standing for set member `v`, if it has one.
-fn mask_bit<T: Float>(v: T) -> Option<u32> {
-    let (c, whole) = whole_below_mask(v);
-    whole.then_some(c)
-}
-
 fn has_block(has: &mut [bool], start: usize, end: usize, k: usize) -> Option<&mut [bool]> {
     if has.is_empty() { None } else { Some(&mut has[start * k..end * k]) }
-}
-
-/// The largest value below `t`, so `x < t` is `x <= below(t)` for every
-/// non-NaN x; `x < -inf` holds for nothing, and NaN never compares true.
-fn below<T: Float>(t: T) -> T {
-    if t.to_f64() == f64::NEG_INFINITY { T::from_f64(f64::NAN) } else { t.next_down() }
 }
 
 #[cfg(test)]

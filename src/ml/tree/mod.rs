@@ -11,6 +11,7 @@ mod complete;
 mod finalize;
 mod forest;
 mod kernel;
+mod node;
 mod parse;
 mod quick;
 

@@ -15,13 +15,10 @@
 //! memory in order, with no dependent load chain; the walk instead takes
 //! as many dependent steps per tree as its deepest leaf is deep.
 
-use super::kernel::Float;
+use super::node::{Float, LANES};
 
 /// Leaves a tree may have to be scored this way: bits of a u64.
 const MAX_LEAVES: usize = 64;
-
-/// Rows scored together: each split's test runs for all of them at once.
-pub const LANES: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 struct Split {
