@@ -58,8 +58,8 @@ pub struct Complete<T> {
     grouped: bool,
 }
 
-/// A node of the walker's layout, as this layout needs it.
-pub enum Node<T> {
+/// A node of the walk's layout, as this layout reads it to build its own.
+pub enum CompleteView<T> {
     /// Threshold, feature word (with the walker's flags), "yes", "no", and
     /// the test of a special split (the default for an ordered one).
     Split(T, u32, u32, u32, SpecialTest),
@@ -75,7 +75,7 @@ impl<T: Float> Complete<T> {
     pub fn build(
         roots: &[u32],
         special: impl Fn(usize) -> bool,
-        node: impl Fn(u32) -> Option<Node<T>>,
+        node: impl Fn(u32) -> Option<CompleteView<T>>,
     ) -> Complete<T> {
         let mut c = Complete::default();
         for (t, &root) in roots.iter().enumerate() {
@@ -106,17 +106,17 @@ impl<T: Float> Complete<T> {
     /// Puts walker node `i` at breadth-first position `at` of `tree`, and
     /// its subtree below it.
     /// (`deepest` has seen every node of the tree: `node` gives each.)
-    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Option<Node<T>>) {
+    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Option<CompleteView<T>>) {
         let first_leaf = (1 << tree.depth) - 1;
         if at >= first_leaf {
             self.leaves[tree.leaves + at - first_leaf] = i;
-            if let Some(Node::Leaf(value)) = node(i) {
+            if let Some(CompleteView::Leaf(value)) = node(i) {
                 self.values[tree.leaves + at - first_leaf] = value;
             }
             return;
         }
         match node(i) {
-            Some(Node::Split(threshold, feature, yes, no, test)) => {
+            Some(CompleteView::Split(threshold, feature, yes, no, test)) => {
                 self.splits[tree.splits + at] = Split { threshold, feature };
                 if tree.special {
                     self.tests[tree.splits + at] = test;
@@ -126,7 +126,7 @@ impl<T: Float> Complete<T> {
             }
             // A leaf above the bottom: padding splits (feature 0, which
             // every forest with a split has) lead both ways to copies of it.
-            Some(Node::Leaf(_)) | None => {
+            Some(CompleteView::Leaf(_)) | None => {
                 self.place(tree, i, 2 * at + 1, node);
                 self.place(tree, i, 2 * at + 2, node);
             }
@@ -270,12 +270,12 @@ impl<T: Float> Complete<T> {
 
 /// The depth of node `i`'s deepest leaf, if it is at most `limit`.
 /// `None` also where `node` cannot give a node of the subtree.
-fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Option<Node<T>>) -> Option<u32> {
+fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Option<CompleteView<T>>) -> Option<u32> {
     match node(i)? {
-        Node::Leaf(_) => Some(0),
-        Node::Split(_, _, yes, no, _) if limit > 0 => {
+        CompleteView::Leaf(_) => Some(0),
+        CompleteView::Split(_, _, yes, no, _) if limit > 0 => {
             Some(1 + deepest(yes, limit - 1, node)?.max(deepest(no, limit - 1, node)?))
         }
-        Node::Split(..) => None,
+        CompleteView::Split(..) => None,
     }
 }

@@ -11,9 +11,11 @@ mod complete;
 mod finalize;
 mod forest;
 mod kernel;
+mod leaves;
 mod node;
 mod parse;
 mod quick;
+mod walk;
 
 use std::sync::Arc;
 
