@@ -71,12 +71,17 @@ impl<T: Float> Complete<T> {
     /// Lays out each tree (given by its root) that is at most MAX_DEPTH
     /// deep and whose every node `node` gives (node i of the walker's
     /// layout, `None` where this layout cannot hold it); `special(t)`:
-    /// tree t has equality or membership splits.
+    /// tree t has equality or membership splits. `nodes` and `features`
+    /// are the walker's node and feature counts: the layout is checked
+    /// against them (`check`) before it is returned, so every `Complete`
+    /// holds what the unchecked reads of `walk` and `group_sums` rely on.
     pub fn build(
         roots: &[u32],
+        nodes: usize,
+        features: usize,
         special: impl Fn(usize) -> bool,
         node: impl Fn(u32) -> Option<CompleteView<T>>,
-    ) -> Complete<T> {
+    ) -> Result<Complete<T>, String> {
         let mut c = Complete::default();
         for (t, &root) in roots.iter().enumerate() {
             let Some(d) = deepest(root, MAX_DEPTH, &node) else {
@@ -100,7 +105,8 @@ impl<T: Float> Complete<T> {
             + size_of_val(&c.leaves[..])
             + size_of_val(&c.values[..]);
         c.grouped = !roots.is_empty() && c.trees.iter().all(Option::is_some) && bytes <= GROUPED_BYTES;
-        c
+        c.check(nodes, features)?;
+        Ok(c)
     }
 
     /// Puts walker node `i` at breadth-first position `at` of `tree`, and
@@ -151,7 +157,7 @@ impl<T: Float> Complete<T> {
 
     /// What `walk`'s unchecked reads rely on, given the walker's node count
     /// and feature count.
-    pub fn check(&self, nodes: usize, features: usize) -> Result<(), String> {
+    fn check(&self, nodes: usize, features: usize) -> Result<(), String> {
         for tree in self.trees.iter().flatten() {
             if tree.depth > MAX_DEPTH
                 || tree.splits + (1 << tree.depth) - 1 > self.splits.len()
@@ -173,12 +179,23 @@ impl<T: Float> Complete<T> {
 
     /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf nodes in the walker's layout.
+    ///
+    /// # Safety
+    ///
+    /// As for `positions`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; LANES] {
-        let at = self.leaf_positions::<NAN>(tree, xs, width, first);
+    pub unsafe fn walk<const NAN: bool>(
+        &self,
+        tree: &Tree,
+        xs: &[T],
+        width: usize,
+        first: usize,
+    ) -> [u32; LANES] {
+        // SAFETY: the caller's promise is `positions`' own.
+        let at = unsafe { self.leaf_positions::<NAN>(tree, xs, width, first) };
         let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
         // SAFETY: positions are below 2^depth (see `positions`).
-        #[allow(unsafe_code)]
         std::array::from_fn(|g| unsafe { *leaves.get_unchecked(at[g] as usize) })
     }
 
@@ -188,15 +205,20 @@ impl<T: Float> Complete<T> {
     /// bits are the walker's. A group takes every tree before the next
     /// group starts, its sums in registers, where the walker takes a tree
     /// through a block of rows and adds into memory.
+    ///
+    /// # Safety
+    ///
+    /// As for `positions`, but for every tree (`tree` is each of them).
+    #[allow(unsafe_code)]
     #[inline(always)]
-    pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; LANES] {
+    pub unsafe fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; LANES] {
         let mut sum = [0f64; LANES];
         for tree in self.trees.iter().flatten() {
-            let at = self.leaf_positions::<NAN>(tree, xs, width, first);
+            // SAFETY: tree is one of ours; the rest is the caller's promise.
+            let at = unsafe { self.leaf_positions::<NAN>(tree, xs, width, first) };
             let values = &self.values[tree.leaves..tree.leaves + (1 << tree.depth)];
             for g in 0..LANES {
                 // SAFETY: positions are below 2^depth (see `positions`).
-                #[allow(unsafe_code)]
                 let v = unsafe { *values.get_unchecked(at[g] as usize) };
                 sum[g] += v.to_f64();
             }
@@ -206,34 +228,46 @@ impl<T: Float> Complete<T> {
 
     /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf positions, each below 2^depth.
+    ///
+    /// # Safety
+    ///
+    /// As for `positions`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    fn leaf_positions<const NAN: bool>(
+    unsafe fn leaf_positions<const NAN: bool>(
         &self,
         tree: &Tree,
         xs: &[T],
         width: usize,
         first: usize,
     ) -> [u32; LANES] {
-        if tree.special {
-            self.positions::<true, NAN>(tree, xs, width, first)
-        } else {
-            self.positions::<false, NAN>(tree, xs, width, first)
+        // SAFETY: the caller's promise is `positions`' own.
+        unsafe {
+            if tree.special {
+                self.positions::<true, NAN>(tree, xs, width, first)
+            } else {
+                self.positions::<false, NAN>(tree, xs, width, first)
+            }
         }
     }
 
     /// `leaf_positions`, for a tree with special splits or without.
     ///
-    /// Reads splits and features without bounds checks. What makes
-    /// that sound: `check` proved each tree's splits and leaves lie inside
-    /// their arrays and every split's feature is below the forest's feature
-    /// count; the kernel's `sums` proved `width` is at least that count and
-    /// `xs` holds whole rows; the caller passes `first + LANES <= rows`; a
-    /// special tree's tests lie inside `tests` (`check` again). A
-    /// position stays below 2^depth - 1 for `depth` steps, then is a leaf
-    /// position: the leaf index is below 2^depth.
+    /// Reads splits and features without bounds checks. The layout's part
+    /// of what makes that sound, `build` checked (`check`): each tree's
+    /// splits, tests and leaves lie inside their arrays, and every split's
+    /// feature is below the walker's feature count. A position stays below
+    /// 2^depth - 1 for `depth` steps, then is a leaf position: the leaf
+    /// index is below 2^depth.
+    ///
+    /// # Safety
+    ///
+    /// `tree` is one of `self`'s (from `tree`); `xs` holds whole rows of
+    /// `width` values, `width` at least the feature count given to
+    /// `build`; and `(first + LANES) * width <= xs.len()`.
     #[allow(unsafe_code)]
     #[inline(always)]
-    fn positions<const SPEC: bool, const NAN: bool>(
+    unsafe fn positions<const SPEC: bool, const NAN: bool>(
         &self,
         tree: &Tree,
         xs: &[T],
@@ -247,13 +281,16 @@ impl<T: Float> Complete<T> {
         let mut at = [0u32; LANES];
         for _ in 0..tree.depth {
             for g in 0..LANES {
-                // SAFETY: see above.
+                // SAFETY: at[g] < 2^depth - 1, a split of the tree
+                // (`check`); its feature is below the feature count <=
+                // width, so the read is inside row first + g, which the
+                // caller promised is in xs.
                 let (s, v) = unsafe {
                     let s = &*splits.add(at[g] as usize);
                     (s, *x.add(off[g] + (s.feature & FEATURE) as usize))
                 };
                 let go = if SPEC {
-                    // SAFETY: see above.
+                    // SAFETY: a special tree's tests lie inside `tests` (`check`).
                     let test = unsafe { &*self.tests.as_ptr().add(tree.splits + at[g] as usize) };
                     decide(v, s.threshold, s.feature, test)
                 } else {

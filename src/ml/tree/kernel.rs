@@ -122,9 +122,10 @@ impl<T: Float> Trees<T> {
         let mut t = Trees { walk, leaves, complete: Complete::default(), quick: None, way: OnceLock::new() };
         let roots: Vec<u32> = t.walk.trees().iter().map(|tree| tree.root()).collect();
         if path != Path::Walk {
+            let special = |tree: usize| t.walk.trees()[tree].special();
             t.complete =
-                Complete::build(&roots, |tree| t.walk.trees()[tree].special(), |i| t.complete_view(i));
-            t.complete.check(t.walk.len(), t.walk.n_features()).map_err(|e| anyhow!(e))?;
+                Complete::build(&roots, t.walk.len(), t.walk.n_features(), special, |i| t.complete_view(i))
+                    .map_err(|e| anyhow!(e))?;
         }
         if !t.walk.any_special() && matches!(path, Path::Fastest | Path::Quick) {
             t.quick = t.quick_layout(&roots);
@@ -318,7 +319,10 @@ impl<T: Float> Trees<T> {
         let mut grouped = 0;
         if let (Some(t), true) = (one_target, self.complete.grouped() && width > 0) {
             while grouped + LANES <= rows {
-                let sums = self.complete.group_sums::<NAN>(xs, width, grouped);
+                // SAFETY: xs holds `rows` whole rows of `width`, which
+                // `sums` checked is at least the walk's feature count, the
+                // one the complete layout was built for; grouped + LANES <= rows.
+                let sums = unsafe { self.complete.group_sums::<NAN>(xs, width, grouped) };
                 for (g, s) in sums.iter().enumerate() {
                     acc[(grouped + g) * k + t] += s;
                 }
@@ -333,12 +337,13 @@ impl<T: Float> Trees<T> {
             // (A zero-width input has no feature a leaf's step could read.)
             if width > 0 {
                 while r + LANES <= rows {
-                    // SAFETY (both walks): walk_tree is one of the walk's
-                    // trees; xs holds `rows` whole rows of `width`, which
-                    // `sums` checked is at least the walk's feature count;
-                    // r + LANES <= rows.
+                    // SAFETY (all three): walk_tree is one of the walk's
+                    // trees and c one of the complete layout's; xs holds
+                    // `rows` whole rows of `width`, which `sums` checked is
+                    // at least the walk's feature count (the one the complete
+                    // layout was built for); r + LANES <= rows.
                     let leaves = if let Some(c) = complete {
-                        self.complete.walk::<NAN>(c, xs, width, r)
+                        unsafe { self.complete.walk::<NAN>(c, xs, width, r) }
                     } else if ordered {
                         unsafe { self.walk.walk_group::<false, NAN>(walk_tree, xs, width, r) }
                     } else {
