@@ -64,6 +64,10 @@ use batchscore::{app, cli, logging};
 fn main() -> ExitCode {
     return_freed_memory_sooner();
     no_transparent_huge_pages();
+    // The kernel's developer knob (README "Development"), read here once.
+    if let Err(err) = batchscore::ml::TreePath::from_env().map(batchscore::ml::set_tree_path) {
+        eprintln!("warning: {err:#}; tree models take the timed choice");
+    }
     // A panic is a bug (or a library choking on corrupt input, which the
     // readers turn into a data error): either way the scheduler gets one
     // line and a documented exit code, not a stack of frames.

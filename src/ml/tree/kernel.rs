@@ -32,12 +32,14 @@ const BLOCK: usize = 128;
 pub(super) const TRIAL_ROWS: usize = 256;
 pub(super) const TRIAL_SLICES: usize = 8;
 
-/// Which way rows go through the trees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
+/// Which way rows go through the trees. Every way gives the same bits, so
+/// this changes only the speed: forcing one is for measuring it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TreePath {
     /// QuickScorer or the walk (through complete trees where they apply),
     /// whichever a trial on the first large enough batch finds faster.
-    Fastest,
+    #[default]
+    Timed,
     /// The walk through the nodes as laid out, only.
     Walk,
     /// The walk, through complete trees wherever they apply.
@@ -102,34 +104,21 @@ impl Sums {
 }
 
 impl<T: Float> Trees<T> {
-    /// The trees, to be scored the fastest way, or the way the developer
-    /// knob BATCHSCORE_TREE_PATH (walk, complete, quick) names: every way
-    /// gives the same bits, so it only changes the speed.
-    pub fn compile(forest: &Forest) -> TractResult<Trees<T>> {
-        let path = match std::env::var("BATCHSCORE_TREE_PATH").as_deref() {
-            Ok("walk") => Path::Walk,
-            Ok("complete") => Path::Complete,
-            Ok("quick") => Path::Quick,
-            _ => Path::Fastest,
-        };
-        Self::compile_for(forest, path)
-    }
-
-    /// `compile`, with the way through the trees chosen (tests try both).
-    pub fn compile_for(forest: &Forest, path: Path) -> TractResult<Trees<T>> {
+    /// The trees, laid out for the ways `path` may take through them.
+    pub fn compile(forest: &Forest, path: TreePath) -> TractResult<Trees<T>> {
         let (walk, leaf_nodes) = Walk::build(forest)?;
         let leaves = Leaves::build(forest, &leaf_nodes);
         let mut t = Trees { walk, leaves, complete: Complete::default(), quick: None, way: OnceLock::new() };
         let roots: Vec<u32> = t.walk.trees().iter().map(|tree| tree.root()).collect();
-        if path != Path::Walk {
+        if path != TreePath::Walk {
             let special = |tree: usize| t.walk.trees()[tree].special();
             t.complete =
                 Complete::build(&roots, t.walk.len(), t.walk.n_features(), special, |i| t.complete_view(i))
                     .map_err(|e| anyhow!(e))?;
         }
-        if !t.walk.any_special() && matches!(path, Path::Fastest | Path::Quick) {
+        if !t.walk.any_special() && matches!(path, TreePath::Timed | TreePath::Quick) {
             t.quick = t.quick_layout(&roots);
-            if path == Path::Quick {
+            if path == TreePath::Quick {
                 t.way = OnceLock::from(Way::Quick);
             }
         }
@@ -411,7 +400,7 @@ mod tests {
             post: PostTransform::None,
             base_values: vec![],
         };
-        Trees::compile(&forest).unwrap()
+        Trees::compile(&forest, TreePath::Timed).unwrap()
     }
 
     fn eval(t: &Trees<f32>, xs: &[f32]) -> Vec<f64> {
@@ -628,11 +617,11 @@ mod tests {
                 mask_held(&mut forest.nodes[ends[tree]..ends[tree + 1]]);
             }
             let x = random_rows(&mut rng, rows, features);
-            for path in [Path::Walk, Path::Complete] {
-                let trees = Trees::<f32>::compile_for(&forest, path).unwrap();
+            for path in [TreePath::Walk, TreePath::Complete] {
+                let trees = Trees::<f32>::compile(&forest, path).unwrap();
                 assert_eq!(trees.leaves.only_target().is_some(), !multi);
                 // Some trees complete and some not: too deep, or (special) a set the masks cannot hold.
-                if path == Path::Complete {
+                if path == TreePath::Complete {
                     assert!((1..12).contains(&trees.complete.count()), "{} complete", trees.complete.count());
                 }
                 let sums = trees.sums(&x, rows, features).unwrap();
@@ -667,9 +656,9 @@ mod tests {
                 // Sets the masks hold only: every tree can be complete.
                 mask_held(&mut forest.nodes);
                 let x = random_rows(&mut rng, rows, features);
-                let walk = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap();
-                let complete = Trees::<f32>::compile_for(&forest, Path::Complete).unwrap();
-                let quick = Trees::<f32>::compile_for(&forest, Path::Quick).unwrap();
+                let walk = Trees::<f32>::compile(&forest, TreePath::Walk).unwrap();
+                let complete = Trees::<f32>::compile(&forest, TreePath::Complete).unwrap();
+                let quick = Trees::<f32>::compile(&forest, TreePath::Quick).unwrap();
                 assert!(walk.quick.is_none() && walk.complete.count() == 0);
                 assert!(complete.quick.is_none() && complete.complete.count() == 12);
                 assert_eq!(quick.quick.is_some(), !special, "{targets} targets, {aggregate:?}");
@@ -703,7 +692,7 @@ mod tests {
             let mut forest = random_forest(&mut rng, 12, shape);
             forest.aggregate = aggregate;
             let x = random_rows(&mut rng, rows, features);
-            let dense = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap();
+            let dense = Trees::<f32>::compile(&forest, TreePath::Walk).unwrap();
             assert!(dense.leaves.dense());
             let pairs = Trees { leaves: dense.leaves.without_dense(), ..dense.clone() };
             let sums = |t: &Trees<f32>| t.sums(&x, rows, features).unwrap().sum;
@@ -721,14 +710,14 @@ mod tests {
         let forest = random_forest(&mut rng, 12, shape);
         let rows = TRIAL_SLICES * TRIAL_ROWS + 301;
         let x = random_rows(&mut rng, rows, features);
-        let fastest = Trees::<f32>::compile_for(&forest, Path::Fastest).unwrap();
-        let want = Trees::<f32>::compile_for(&forest, Path::Walk).unwrap().sums(&x, rows, features).unwrap();
-        assert!(fastest.quick.is_some());
-        let small = fastest.sums(&x[..301 * features], 301, features).unwrap();
-        assert!(fastest.way.get().is_none(), "301 rows are too few to time");
+        let timed = Trees::<f32>::compile(&forest, TreePath::Timed).unwrap();
+        let want = Trees::<f32>::compile(&forest, TreePath::Walk).unwrap().sums(&x, rows, features).unwrap();
+        assert!(timed.quick.is_some());
+        let small = timed.sums(&x[..301 * features], 301, features).unwrap();
+        assert!(timed.way.get().is_none(), "301 rows are too few to time");
         assert_eq!(bits(&small.sum), bits(&want.sum[..301 * 2]));
-        let got = fastest.sums(&x, rows, features).unwrap();
-        assert!(fastest.way.get().is_some());
+        let got = timed.sums(&x, rows, features).unwrap();
+        assert!(timed.way.get().is_some());
         assert_eq!(bits(&got.sum), bits(&want.sum));
     }
 
@@ -756,7 +745,7 @@ mod tests {
     #[test]
     fn quickscorer_leaves_trees_of_more_than_64_leaves_to_the_walk() {
         let forest = chain(64);
-        let trees = Trees::<f32>::compile_for(&forest, Path::Quick).unwrap();
+        let trees = Trees::<f32>::compile(&forest, TreePath::Quick).unwrap();
         assert!(trees.quick.is_none());
         let xs: Vec<f32> = (0..70).map(|r| r as f32 - 0.5).collect();
         let got = eval(&trees, &xs);
@@ -772,7 +761,7 @@ mod tests {
     fn rows_deeper_than_the_first_check_still_reach_their_leaves() {
         const LEVELS: usize = 40;
         let forest = chain(LEVELS);
-        let trees = Trees::<f32>::compile(&forest).unwrap();
+        let trees = Trees::<f32>::compile(&forest, TreePath::Timed).unwrap();
         assert!(
             (trees.walk.trees()[0].first_check() as usize) < LEVELS,
             "the chain must be deeper than the first check"
@@ -797,6 +786,6 @@ mod tests {
             post: PostTransform::None,
             base_values: vec![],
         };
-        assert!(Trees::<f32>::compile(&forest).is_err());
+        assert!(Trees::<f32>::compile(&forest, TreePath::Timed).is_err());
     }
 }

@@ -17,7 +17,7 @@ mod parse;
 mod quick;
 mod walk;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -28,7 +28,45 @@ use super::op::{Kernel, boxed};
 pub use finalize::{logistic, transform};
 use forest::Forest;
 pub use forest::PostTransform;
+pub use kernel::TreePath;
 use kernel::Trees;
+
+/// The way tree operators built from now on take through their trees: the
+/// binary's edge sets it from BATCHSCORE_TREE_PATH; everything else
+/// (tests included) gets the timed choice, whatever the environment holds.
+static TREE_PATH: RwLock<TreePath> = RwLock::new(TreePath::Timed);
+
+/// Sets the way through the trees for every tree model loaded after.
+#[doc(hidden)]
+pub fn set_tree_path(path: TreePath) {
+    *TREE_PATH.write().unwrap_or_else(PoisonError::into_inner) = path;
+}
+
+fn tree_path() -> TreePath {
+    *TREE_PATH.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TreePath {
+    /// The developer knob BATCHSCORE_TREE_PATH: `walk`, `complete` or
+    /// `quick` forces that way; unset (or empty), the timed choice. Any
+    /// other value is an error that names it, not a silent timed choice
+    /// the developer would measure instead.
+    pub fn from_env() -> anyhow::Result<TreePath> {
+        Self::named(std::env::var_os("BATCHSCORE_TREE_PATH").as_deref())
+    }
+
+    /// `from_env`, given the variable's value.
+    fn named(value: Option<&std::ffi::OsStr>) -> anyhow::Result<TreePath> {
+        let Some(value) = value else { return Ok(TreePath::Timed) };
+        Ok(match value.to_str() {
+            Some("") => TreePath::Timed,
+            Some("walk") => TreePath::Walk,
+            Some("complete") => TreePath::Complete,
+            Some("quick") => TreePath::Quick,
+            _ => anyhow::bail!("BATCHSCORE_TREE_PATH={value:?} is not walk, complete or quick"),
+        })
+    }
+}
 
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleClassifier", classifier);
@@ -65,8 +103,9 @@ impl PartialEq for TreeOp {
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 
 fn build(name: &'static str, role: Role, forest: Forest, who: &str) -> Built {
-    let f32_trees = Arc::new(Trees::<f32>::compile(&forest).with_context(|| who.to_owned())?);
-    let f64_trees = Arc::new(Trees::<f64>::compile(&forest).with_context(|| who.to_owned())?);
+    let path = tree_path();
+    let f32_trees = Arc::new(Trees::<f32>::compile(&forest, path).with_context(|| who.to_owned())?);
+    let f64_trees = Arc::new(Trees::<f64>::compile(&forest, path).with_context(|| who.to_owned())?);
     let classes = match &role {
         Role::Classifier(l) => Some(l.len()),
         _ => None,
@@ -229,7 +268,20 @@ impl Kernel for TreeOp {
 
 #[cfg(test)]
 mod tests {
+    use super::TreePath;
     use crate::ml::testutil::*;
+
+    #[test]
+    fn the_tree_path_knob_names_a_value_it_does_not_know() {
+        let named = |v: &str| TreePath::named(Some(v.as_ref()));
+        assert_eq!(TreePath::named(None).unwrap(), TreePath::Timed);
+        assert_eq!(named("").unwrap(), TreePath::Timed);
+        assert_eq!(named("walk").unwrap(), TreePath::Walk);
+        assert_eq!(named("complete").unwrap(), TreePath::Complete);
+        assert_eq!(named("quick").unwrap(), TreePath::Quick);
+        let err = named("quik").unwrap_err().to_string();
+        assert_eq!(err, "BATCHSCORE_TREE_PATH=\"quik\" is not walk, complete or quick");
+    }
 
     /// One stump on feature 0 at 0.5: left leaf (x <= 0.5) and right leaf.
     fn stump(weights: (&str, Vec<i64>, Vec<f32>)) -> Vec<tract_onnx::pb::AttributeProto> {
