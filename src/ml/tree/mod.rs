@@ -15,6 +15,8 @@ mod leaves;
 mod node;
 mod parse;
 mod quick;
+#[cfg(test)]
+mod tests;
 mod walk;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -267,7 +269,7 @@ impl Kernel for TreeOp {
 }
 
 #[cfg(test)]
-mod tests {
+mod op_tests {
     use super::TreePath;
     use crate::ml::testutil::*;
 
