@@ -182,7 +182,9 @@ impl<T: Float> Complete<T> {
     ///
     /// # Safety
     ///
-    /// As for `positions`.
+    /// `tree` is one of `self`'s (from `tree`); `xs` holds whole rows of
+    /// `width` values, `width` at least the feature count given to
+    /// `build`; and `(first + LANES) * width <= xs.len()`.
     #[allow(unsafe_code)]
     #[inline(always)]
     pub unsafe fn walk<const NAN: bool>(
@@ -192,7 +194,7 @@ impl<T: Float> Complete<T> {
         width: usize,
         first: usize,
     ) -> [u32; LANES] {
-        // SAFETY: the caller's promise is `positions`' own.
+        // SAFETY: the caller's promise is `leaf_positions`' own.
         let at = unsafe { self.leaf_positions::<NAN>(tree, xs, width, first) };
         let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
         // SAFETY: positions are below 2^depth (see `positions`).
@@ -208,7 +210,9 @@ impl<T: Float> Complete<T> {
     ///
     /// # Safety
     ///
-    /// As for `positions`, but for every tree (`tree` is each of them).
+    /// `xs` holds whole rows of `width` values, `width` at least the
+    /// feature count given to `build`; and `(first + LANES) * width <=
+    /// xs.len()`.
     #[allow(unsafe_code)]
     #[inline(always)]
     pub unsafe fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; LANES] {
@@ -231,7 +235,7 @@ impl<T: Float> Complete<T> {
     ///
     /// # Safety
     ///
-    /// As for `positions`.
+    /// As for `walk`.
     #[allow(unsafe_code)]
     #[inline(always)]
     unsafe fn leaf_positions<const NAN: bool>(
@@ -262,9 +266,7 @@ impl<T: Float> Complete<T> {
     ///
     /// # Safety
     ///
-    /// `tree` is one of `self`'s (from `tree`); `xs` holds whole rows of
-    /// `width` values, `width` at least the feature count given to
-    /// `build`; and `(first + LANES) * width <= xs.len()`.
+    /// As for `walk`.
     #[allow(unsafe_code)]
     #[inline(always)]
     unsafe fn positions<const SPEC: bool, const NAN: bool>(

@@ -9,8 +9,8 @@
 //! The walk and complete trees read nodes and features without bounds
 //! checks: `compile` builds only layouts that checked their part, and
 //! `sums`, the one entry point, checks the batch's (width and length)
-//! before any of their `unsafe fn`s runs. The tree kernel is where this
-//! crate's `unsafe` is, each use with its argument.
+//! before any of their `unsafe fn`s runs. The tree kernel is where the ml
+//! layer's `unsafe` is, each use with its argument.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -326,16 +326,18 @@ impl<T: Float> Trees<T> {
             // (A zero-width input has no feature a leaf's step could read.)
             if width > 0 {
                 while r + LANES <= rows {
-                    // SAFETY (all three): walk_tree is one of the walk's
-                    // trees and c one of the complete layout's; xs holds
-                    // `rows` whole rows of `width`, which `sums` checked is
-                    // at least the walk's feature count (the one the complete
-                    // layout was built for); r + LANES <= rows.
+                    // (For each walk below: xs holds `rows` whole rows of
+                    // `width`, which `sums` checked is at least the walk's
+                    // feature count, the one the complete layout was built
+                    // for; and r + LANES <= rows.)
                     let leaves = if let Some(c) = complete {
+                        // SAFETY: c is one of the complete layout's trees; the rest as above.
                         unsafe { self.complete.walk::<NAN>(c, xs, width, r) }
                     } else if ordered {
+                        // SAFETY: walk_tree is one of the walk's trees; the rest as above.
                         unsafe { self.walk.walk_group::<false, NAN>(walk_tree, xs, width, r) }
                     } else {
+                        // SAFETY: as for the ordered walk.
                         unsafe { self.walk.walk_group::<SPEC, NAN>(walk_tree, xs, width, r) }
                     };
                     if let Some(t) = one_target {

@@ -2,10 +2,16 @@
 //! (ai.onnx.ml 1 and 3) and `TreeEnsemble` (ai.onnx.ml 5), with
 //! onnxruntime's semantics, including its expansion of the binary case.
 //!
-//! `parse` reads the three attribute forms into one neutral [`Forest`];
-//! `kernel` lays it out for speed and sums leaf weights, through its walk,
-//! `complete` trees or `quick` (QuickScorer); `finalize` turns per-row
-//! sums into labels, probabilities or values.
+//! `parse` reads the three attribute forms into one neutral [`Forest`]
+//! (`forest`); `kernel` lays it out for speed and sums leaf weights;
+//! `finalize` turns per-row sums into labels, probabilities or values.
+//!
+//! The kernel is in layers, each importing only those below it: `node`
+//! (how a split is encoded, shared by all three ways), then the ways
+//! themselves, the pointer `walk`, `complete` trees and `quick`
+//! (QuickScorer), beside `leaves` (the weights every way adds the same),
+//! and on top `kernel`, which chooses between the ways and times them.
+//! `tests` checks every way against the walk and the spec.
 
 mod complete;
 mod finalize;
