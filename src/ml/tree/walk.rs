@@ -54,11 +54,13 @@ pub struct WalkTree {
 
 impl WalkTree {
     /// Its root node.
+    #[inline]
     pub fn root(&self) -> u32 {
         self.root
     }
 
     /// It has an equality or membership split.
+    #[inline]
     pub fn special(&self) -> bool {
         self.special
     }
