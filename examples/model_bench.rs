@@ -20,6 +20,8 @@ fn main() -> anyhow::Result<()> {
     let path =
         args.get(1).ok_or_else(|| anyhow::anyhow!("usage: model_bench MODEL.onnx [ROWS] [INPUT.csv]"))?;
     let rows: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    // BATCHSCORE_TREE_PATH=walk|complete|quick times one way through tree models.
+    batchscore::set_tree_path(batchscore::TreePath::from_env()?);
     let info = ModelInfo::load(std::path::Path::new(path))?;
     let width = info.inputs[0].width().unwrap_or(30);
     let model = info.compile(&[width])?;

@@ -40,6 +40,8 @@ pub use cmd::main;
 #[doc(hidden)]
 pub use job::{Format, Job};
 #[doc(hidden)]
+pub use ml::{TreePath, set_tree_path};
+#[doc(hidden)]
 pub use model::ModelInfo;
 #[doc(hidden)]
 pub use probe::{Counts, read_and_convert};

@@ -63,5 +63,9 @@ fn no_transparent_huge_pages() {
 fn main() -> ExitCode {
     return_freed_memory_sooner();
     no_transparent_huge_pages();
+    // The kernel's developer knob (README "Development"), read here once.
+    if let Err(err) = batchscore::TreePath::from_env().map(batchscore::set_tree_path) {
+        eprintln!("warning: {err:#}; tree models take the timed choice");
+    }
     ExitCode::from(batchscore::main())
 }

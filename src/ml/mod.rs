@@ -16,6 +16,8 @@ mod zipmap;
 
 use tract_onnx::pb;
 
+#[doc(hidden)]
+pub use tree::{TreePath, set_tree_path};
 pub use zipmap::strip_zipmap;
 
 /// Op types this layer implements (and so, where tract has its own, replaces).

@@ -16,7 +16,7 @@
 //! The walk returns the same leaf nodes as the walker's own layout, so the
 //! leaves are added exactly as there.
 
-use super::kernel::{FEATURE, Float, GROUP, NAN_YES, SpecialTest, decide};
+use super::node::{FEATURE, Float, LANES, NAN_YES, SpecialTest, decide};
 
 /// Deepest tree laid out this way: 255 splits and 256 leaves at most.
 const MAX_DEPTH: u32 = 8;
@@ -58,8 +58,8 @@ pub struct Complete<T> {
     grouped: bool,
 }
 
-/// A node of the walker's layout, as this layout needs it.
-pub enum Node<T> {
+/// A node of the walk's layout, as this layout reads it to build its own.
+pub enum CompleteView<T> {
     /// Threshold, feature word (with the walker's flags), "yes", "no", and
     /// the test of a special split (the default for an ordered one).
     Split(T, u32, u32, u32, SpecialTest),
@@ -71,12 +71,17 @@ impl<T: Float> Complete<T> {
     /// Lays out each tree (given by its root) that is at most MAX_DEPTH
     /// deep and whose every node `node` gives (node i of the walker's
     /// layout, `None` where this layout cannot hold it); `special(t)`:
-    /// tree t has equality or membership splits.
+    /// tree t has equality or membership splits. `nodes` and `features`
+    /// are the walker's node and feature counts: the layout is checked
+    /// against them (`check`) before it is returned, so every `Complete`
+    /// holds what the unchecked reads of `walk` and `group_sums` rely on.
     pub fn build(
         roots: &[u32],
+        nodes: usize,
+        features: usize,
         special: impl Fn(usize) -> bool,
-        node: impl Fn(u32) -> Option<Node<T>>,
-    ) -> Complete<T> {
+        node: impl Fn(u32) -> Option<CompleteView<T>>,
+    ) -> Result<Complete<T>, String> {
         let mut c = Complete::default();
         for (t, &root) in roots.iter().enumerate() {
             let Some(d) = deepest(root, MAX_DEPTH, &node) else {
@@ -100,23 +105,24 @@ impl<T: Float> Complete<T> {
             + size_of_val(&c.leaves[..])
             + size_of_val(&c.values[..]);
         c.grouped = !roots.is_empty() && c.trees.iter().all(Option::is_some) && bytes <= GROUPED_BYTES;
-        c
+        c.check(nodes, features)?;
+        Ok(c)
     }
 
     /// Puts walker node `i` at breadth-first position `at` of `tree`, and
     /// its subtree below it.
     /// (`deepest` has seen every node of the tree: `node` gives each.)
-    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Option<Node<T>>) {
+    fn place(&mut self, tree: &Tree, i: u32, at: usize, node: &impl Fn(u32) -> Option<CompleteView<T>>) {
         let first_leaf = (1 << tree.depth) - 1;
         if at >= first_leaf {
             self.leaves[tree.leaves + at - first_leaf] = i;
-            if let Some(Node::Leaf(value)) = node(i) {
+            if let Some(CompleteView::Leaf(value)) = node(i) {
                 self.values[tree.leaves + at - first_leaf] = value;
             }
             return;
         }
         match node(i) {
-            Some(Node::Split(threshold, feature, yes, no, test)) => {
+            Some(CompleteView::Split(threshold, feature, yes, no, test)) => {
                 self.splits[tree.splits + at] = Split { threshold, feature };
                 if tree.special {
                     self.tests[tree.splits + at] = test;
@@ -126,7 +132,7 @@ impl<T: Float> Complete<T> {
             }
             // A leaf above the bottom: padding splits (feature 0, which
             // every forest with a split has) lead both ways to copies of it.
-            Some(Node::Leaf(_)) | None => {
+            Some(CompleteView::Leaf(_)) | None => {
                 self.place(tree, i, 2 * at + 1, node);
                 self.place(tree, i, 2 * at + 2, node);
             }
@@ -151,7 +157,7 @@ impl<T: Float> Complete<T> {
 
     /// What `walk`'s unchecked reads rely on, given the walker's node count
     /// and feature count.
-    pub fn check(&self, nodes: usize, features: usize) -> Result<(), String> {
+    fn check(&self, nodes: usize, features: usize) -> Result<(), String> {
         for tree in self.trees.iter().flatten() {
             if tree.depth > MAX_DEPTH
                 || tree.splits + (1 << tree.depth) - 1 > self.splits.len()
@@ -171,32 +177,52 @@ impl<T: Float> Complete<T> {
         Ok(())
     }
 
-    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf nodes in the walker's layout.
+    ///
+    /// # Safety
+    ///
+    /// `tree` is one of `self`'s (from `tree`); `xs` holds whole rows of
+    /// `width` values, `width` at least the feature count given to
+    /// `build`; and `(first + LANES) * width <= xs.len()`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    pub fn walk<const NAN: bool>(&self, tree: &Tree, xs: &[T], width: usize, first: usize) -> [u32; GROUP] {
-        let at = self.leaf_positions::<NAN>(tree, xs, width, first);
+    pub unsafe fn walk<const NAN: bool>(
+        &self,
+        tree: &Tree,
+        xs: &[T],
+        width: usize,
+        first: usize,
+    ) -> [u32; LANES] {
+        // SAFETY: the caller's promise is `leaf_positions`' own.
+        let at = unsafe { self.leaf_positions::<NAN>(tree, xs, width, first) };
         let leaves = &self.leaves[tree.leaves..tree.leaves + (1 << tree.depth)];
         // SAFETY: positions are below 2^depth (see `positions`).
-        #[allow(unsafe_code)]
         std::array::from_fn(|g| unsafe { *leaves.get_unchecked(at[g] as usize) })
     }
 
-    /// Rows `first..first + GROUP`'s sums through every tree, for a forest
+    /// Rows `first..first + LANES`'s sums through every tree, for a forest
     /// laid out here whole (`grouped`) whose leaves each give one weight to one
     /// target: added tree by tree from 0, in the walker's order, so the
     /// bits are the walker's. A group takes every tree before the next
     /// group starts, its sums in registers, where the walker takes a tree
     /// through a block of rows and adds into memory.
+    ///
+    /// # Safety
+    ///
+    /// `xs` holds whole rows of `width` values, `width` at least the
+    /// feature count given to `build`; and `(first + LANES) * width <=
+    /// xs.len()`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    pub fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; GROUP] {
-        let mut sum = [0f64; GROUP];
+    pub unsafe fn group_sums<const NAN: bool>(&self, xs: &[T], width: usize, first: usize) -> [f64; LANES] {
+        let mut sum = [0f64; LANES];
         for tree in self.trees.iter().flatten() {
-            let at = self.leaf_positions::<NAN>(tree, xs, width, first);
+            // SAFETY: tree is one of ours; the rest is the caller's promise.
+            let at = unsafe { self.leaf_positions::<NAN>(tree, xs, width, first) };
             let values = &self.values[tree.leaves..tree.leaves + (1 << tree.depth)];
-            for g in 0..GROUP {
+            for g in 0..LANES {
                 // SAFETY: positions are below 2^depth (see `positions`).
-                #[allow(unsafe_code)]
                 let v = unsafe { *values.get_unchecked(at[g] as usize) };
                 sum[g] += v.to_f64();
             }
@@ -204,56 +230,69 @@ impl<T: Float> Complete<T> {
         sum
     }
 
-    /// Rows `first..first + GROUP` down `tree`, in lock-step; returns their
+    /// Rows `first..first + LANES` down `tree`, in lock-step; returns their
     /// leaf positions, each below 2^depth.
+    ///
+    /// # Safety
+    ///
+    /// As for `walk`.
+    #[allow(unsafe_code)]
     #[inline(always)]
-    fn leaf_positions<const NAN: bool>(
+    unsafe fn leaf_positions<const NAN: bool>(
         &self,
         tree: &Tree,
         xs: &[T],
         width: usize,
         first: usize,
-    ) -> [u32; GROUP] {
-        if tree.special {
-            self.positions::<true, NAN>(tree, xs, width, first)
-        } else {
-            self.positions::<false, NAN>(tree, xs, width, first)
+    ) -> [u32; LANES] {
+        // SAFETY: the caller's promise is `positions`' own.
+        unsafe {
+            if tree.special {
+                self.positions::<true, NAN>(tree, xs, width, first)
+            } else {
+                self.positions::<false, NAN>(tree, xs, width, first)
+            }
         }
     }
 
     /// `leaf_positions`, for a tree with special splits or without.
     ///
-    /// Reads splits and features without bounds checks. What makes
-    /// that sound: `check` proved each tree's splits and leaves lie inside
-    /// their arrays and every split's feature is below the forest's feature
-    /// count; the kernel's `sums` proved `width` is at least that count and
-    /// `xs` holds whole rows; the caller passes `first + GROUP <= rows`; a
-    /// special tree's tests lie inside `tests` (`check` again). A
-    /// position stays below 2^depth - 1 for `depth` steps, then is a leaf
-    /// position: the leaf index is below 2^depth.
+    /// Reads splits and features without bounds checks. The layout's part
+    /// of what makes that sound, `build` checked (`check`): each tree's
+    /// splits, tests and leaves lie inside their arrays, and every split's
+    /// feature is below the walker's feature count. A position stays below
+    /// 2^depth - 1 for `depth` steps, then is a leaf position: the leaf
+    /// index is below 2^depth.
+    ///
+    /// # Safety
+    ///
+    /// As for `walk`.
     #[allow(unsafe_code)]
     #[inline(always)]
-    fn positions<const SPEC: bool, const NAN: bool>(
+    unsafe fn positions<const SPEC: bool, const NAN: bool>(
         &self,
         tree: &Tree,
         xs: &[T],
         width: usize,
         first: usize,
-    ) -> [u32; GROUP] {
-        debug_assert!((first + GROUP) * width <= xs.len());
+    ) -> [u32; LANES] {
+        debug_assert!((first + LANES) * width <= xs.len());
         let splits = self.splits[tree.splits..].as_ptr();
         let x = xs.as_ptr();
-        let off: [usize; GROUP] = std::array::from_fn(|g| (first + g) * width);
-        let mut at = [0u32; GROUP];
+        let off: [usize; LANES] = std::array::from_fn(|g| (first + g) * width);
+        let mut at = [0u32; LANES];
         for _ in 0..tree.depth {
-            for g in 0..GROUP {
-                // SAFETY: see above.
+            for g in 0..LANES {
+                // SAFETY: at[g] < 2^depth - 1, a split of the tree
+                // (`check`); its feature is below the feature count <=
+                // width, so the read is inside row first + g, which the
+                // caller promised is in xs.
                 let (s, v) = unsafe {
                     let s = &*splits.add(at[g] as usize);
                     (s, *x.add(off[g] + (s.feature & FEATURE) as usize))
                 };
                 let go = if SPEC {
-                    // SAFETY: see above.
+                    // SAFETY: a special tree's tests lie inside `tests` (`check`).
                     let test = unsafe { &*self.tests.as_ptr().add(tree.splits + at[g] as usize) };
                     decide(v, s.threshold, s.feature, test)
                 } else {
@@ -270,12 +309,12 @@ impl<T: Float> Complete<T> {
 
 /// The depth of node `i`'s deepest leaf, if it is at most `limit`.
 /// `None` also where `node` cannot give a node of the subtree.
-fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Option<Node<T>>) -> Option<u32> {
+fn deepest<T>(i: u32, limit: u32, node: &impl Fn(u32) -> Option<CompleteView<T>>) -> Option<u32> {
     match node(i)? {
-        Node::Leaf(_) => Some(0),
-        Node::Split(_, _, yes, no, _) if limit > 0 => {
+        CompleteView::Leaf(_) => Some(0),
+        CompleteView::Split(_, _, yes, no, _) if limit > 0 => {
             Some(1 + deepest(yes, limit - 1, node)?.max(deepest(no, limit - 1, node)?))
         }
-        Node::Split(..) => None,
+        CompleteView::Split(..) => None,
     }
 }

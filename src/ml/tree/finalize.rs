@@ -2,37 +2,7 @@
 //! onnxruntime does it: base values, averaging, the binary-classifier
 //! expansion (converters emit one score for two classes), post-transforms.
 
-use super::Forest;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Aggregate {
-    Sum,
-    Average,
-    Min,
-    Max,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PostTransform {
-    None,
-    Logistic,
-    Softmax,
-    SoftmaxZero,
-    Probit,
-}
-
-impl PostTransform {
-    pub fn parse(s: &str) -> anyhow::Result<PostTransform> {
-        Ok(match s {
-            "NONE" => PostTransform::None,
-            "LOGISTIC" => PostTransform::Logistic,
-            "SOFTMAX" => PostTransform::Softmax,
-            "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-            "PROBIT" => PostTransform::Probit,
-            other => anyhow::bail!("unknown post_transform {other:?}"),
-        })
-    }
-}
+use super::forest::{Aggregate, Forest, PostTransform};
 
 #[derive(Debug)]
 pub struct Finalizer {
@@ -332,9 +302,9 @@ mod tests {
         post: PostTransform,
         base: Vec<f64>,
     ) -> Forest {
-        let leaf = super::super::NodeSpec {
+        let leaf = super::super::forest::NodeSpec {
             weights: used.iter().map(|&t| (t, weight)).collect(),
-            ..super::super::NodeSpec::leaf()
+            ..super::super::forest::NodeSpec::leaf()
         };
         Forest {
             nodes: vec![leaf.clone(), leaf],

@@ -2,18 +2,30 @@
 //! (ai.onnx.ml 1 and 3) and `TreeEnsemble` (ai.onnx.ml 5), with
 //! onnxruntime's semantics, including its expansion of the binary case.
 //!
-//! `parse` reads the three attribute forms into one neutral [`Forest`];
-//! `kernel` lays it out for speed and sums leaf weights, through its walk,
-//! `complete` trees or `quick` (QuickScorer); `finalize` turns per-row
-//! sums into labels, probabilities or values.
+//! `parse` reads the three attribute forms into one neutral [`Forest`]
+//! (`forest`); `kernel` lays it out for speed and sums leaf weights;
+//! `finalize` turns per-row sums into labels, probabilities or values.
+//!
+//! The kernel is in layers, each importing only those below it: `node`
+//! (how a split is encoded, shared by all three ways), then the ways
+//! themselves, the pointer `walk`, `complete` trees and `quick`
+//! (QuickScorer), beside `leaves` (the weights every way adds the same),
+//! and on top `kernel`, which chooses between the ways and times them.
+//! `tests` checks every way against the walk and the spec.
 
 mod complete;
 mod finalize;
+mod forest;
 mod kernel;
+mod leaves;
+mod node;
 mod parse;
 mod quick;
+#[cfg(test)]
+mod tests;
+mod walk;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -21,67 +33,53 @@ use tract_onnx::pb::NodeProto;
 
 use super::ClassLabels;
 use super::op::{Kernel, boxed};
-pub use finalize::{Aggregate, PostTransform, logistic, transform};
+pub use finalize::{logistic, transform};
+use forest::Forest;
+pub use forest::PostTransform;
+pub use kernel::TreePath;
 use kernel::Trees;
+
+/// The way tree operators built from now on take through their trees: the
+/// binary's edge sets it from BATCHSCORE_TREE_PATH; everything else
+/// (tests included) gets the timed choice, whatever the environment holds.
+static TREE_PATH: RwLock<TreePath> = RwLock::new(TreePath::Timed);
+
+/// Sets the way through the trees for every tree model loaded after.
+#[doc(hidden)]
+pub fn set_tree_path(path: TreePath) {
+    *TREE_PATH.write().unwrap_or_else(PoisonError::into_inner) = path;
+}
+
+fn tree_path() -> TreePath {
+    *TREE_PATH.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TreePath {
+    /// The developer knob BATCHSCORE_TREE_PATH: `walk`, `complete` or
+    /// `quick` forces that way; unset (or empty), the timed choice. Any
+    /// other value is an error that names it, not a silent timed choice
+    /// the developer would measure instead.
+    pub fn from_env() -> anyhow::Result<TreePath> {
+        Self::named(std::env::var_os("BATCHSCORE_TREE_PATH").as_deref())
+    }
+
+    /// `from_env`, given the variable's value.
+    fn named(value: Option<&std::ffi::OsStr>) -> anyhow::Result<TreePath> {
+        let Some(value) = value else { return Ok(TreePath::Timed) };
+        Ok(match value.to_str() {
+            Some("") => TreePath::Timed,
+            Some("walk") => TreePath::Walk,
+            Some("complete") => TreePath::Complete,
+            Some("quick") => TreePath::Quick,
+            _ => anyhow::bail!("BATCHSCORE_TREE_PATH={value:?} is not walk, complete or quick"),
+        })
+    }
+}
 
 pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("TreeEnsembleClassifier", classifier);
     reg.insert("TreeEnsembleRegressor", regressor);
     reg.insert("TreeEnsemble", ensemble5);
-}
-
-/// How a node splits, as ONNX names the modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Leq,
-    Lt,
-    Gte,
-    Gt,
-    Eq,
-    Neq,
-    Member,
-    Leaf,
-}
-
-/// One node, before layout. Children are indices into `Forest::nodes`.
-#[derive(Clone, Debug)]
-pub struct NodeSpec {
-    pub mode: Mode,
-    pub feature: usize,
-    pub value: f64,
-    pub yes: usize,
-    pub no: usize,
-    pub missing_true: bool,
-    /// BRANCH_MEMBER: the set.
-    pub members: Vec<f64>,
-    /// Leaves: (target or class, weight).
-    pub weights: Vec<(usize, f64)>,
-}
-
-impl NodeSpec {
-    pub fn leaf() -> NodeSpec {
-        NodeSpec {
-            mode: Mode::Leaf,
-            feature: 0,
-            value: 0.0,
-            yes: 0,
-            no: 0,
-            missing_true: false,
-            members: vec![],
-            weights: vec![],
-        }
-    }
-}
-
-/// A whole ensemble as the attributes describe it.
-#[derive(Clone, Debug)]
-pub struct Forest {
-    pub nodes: Vec<NodeSpec>,
-    pub roots: Vec<usize>,
-    pub n_targets: usize,
-    pub aggregate: Aggregate,
-    pub post: PostTransform,
-    pub base_values: Vec<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -113,8 +111,9 @@ impl PartialEq for TreeOp {
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 
 fn build(name: &'static str, role: Role, forest: Forest, who: &str) -> Built {
-    let f32_trees = Arc::new(Trees::<f32>::compile(&forest).with_context(|| who.to_owned())?);
-    let f64_trees = Arc::new(Trees::<f64>::compile(&forest).with_context(|| who.to_owned())?);
+    let path = tree_path();
+    let f32_trees = Arc::new(Trees::<f32>::compile(&forest, path).with_context(|| who.to_owned())?);
+    let f64_trees = Arc::new(Trees::<f64>::compile(&forest, path).with_context(|| who.to_owned())?);
     let classes = match &role {
         Role::Classifier(l) => Some(l.len()),
         _ => None,
@@ -276,8 +275,21 @@ impl Kernel for TreeOp {
 }
 
 #[cfg(test)]
-mod tests {
+mod op_tests {
+    use super::TreePath;
     use crate::ml::testutil::*;
+
+    #[test]
+    fn the_tree_path_knob_names_a_value_it_does_not_know() {
+        let named = |v: &str| TreePath::named(Some(v.as_ref()));
+        assert_eq!(TreePath::named(None).unwrap(), TreePath::Timed);
+        assert_eq!(named("").unwrap(), TreePath::Timed);
+        assert_eq!(named("walk").unwrap(), TreePath::Walk);
+        assert_eq!(named("complete").unwrap(), TreePath::Complete);
+        assert_eq!(named("quick").unwrap(), TreePath::Quick);
+        let err = named("quik").unwrap_err().to_string();
+        assert_eq!(err, "BATCHSCORE_TREE_PATH=\"quik\" is not walk, complete or quick");
+    }
 
     /// One stump on feature 0 at 0.5: left leaf (x <= 0.5) and right leaf.
     fn stump(weights: (&str, Vec<i64>, Vec<f32>)) -> Vec<tract_onnx::pb::AttributeProto> {

@@ -6,7 +6,7 @@ use tract_hir::internal::*;
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 
-use super::{Aggregate, Forest, Mode, NodeSpec, PostTransform};
+use super::forest::{Aggregate, Forest, Mode, NodeSpec, PostTransform};
 use crate::ml::ClassLabels;
 use crate::ml::attrs::Attrs;
 

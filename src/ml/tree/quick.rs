@@ -15,13 +15,10 @@
 //! memory in order, with no dependent load chain; the walk instead takes
 //! as many dependent steps per tree as its deepest leaf is deep.
 
-use super::kernel::Float;
+use super::node::{Float, LANES};
 
 /// Leaves a tree may have to be scored this way: bits of a u64.
 const MAX_LEAVES: usize = 64;
-
-/// Rows scored together: each split's test runs for all of them at once.
-pub const LANES: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 struct Split {
@@ -59,13 +56,15 @@ fn avx2() -> bool {
     false
 }
 
-/// A node of the walker's layout, as QuickScorer needs it.
-pub enum Node<T> {
-    Split(Interior<T>),
+/// A node of the walk's layout, as QuickScorer reads it to build its own
+/// (it knows nothing of the walk's encoding).
+pub enum QuickView<T> {
+    Split(QuickSplit<T>),
     Leaf(Leaf),
 }
 
-pub struct Interior<T> {
+/// A split, decoded: `x <= threshold` goes "yes".
+pub struct QuickSplit<T> {
     pub threshold: T,
     pub feature: usize,
     pub nan_yes: bool,
@@ -77,7 +76,11 @@ impl Quick {
     /// Lays out the trees given by their roots, or `None` where a tree has
     /// more than 64 leaves (or a threshold that is NaN, which no sort can
     /// place). `node(i)` is node i of the walker's layout.
-    pub fn build<T: Float>(roots: &[u32], features: usize, node: impl Fn(u32) -> Node<T>) -> Option<Quick> {
+    pub fn build<T: Float>(
+        roots: &[u32],
+        features: usize,
+        node: impl Fn(u32) -> QuickView<T>,
+    ) -> Option<Quick> {
         let mut per_feature: Vec<Vec<(Split, bool)>> = vec![vec![]; features];
         let mut leaves = vec![];
         let mut leaf = vec![];
@@ -219,10 +222,10 @@ struct Tree<'a> {
 }
 
 impl Tree<'_> {
-    fn visit<T: Float>(&mut self, i: u32, depth: usize, node: &impl Fn(u32) -> Node<T>) -> Option<()> {
+    fn visit<T: Float>(&mut self, i: u32, depth: usize, node: &impl Fn(u32) -> QuickView<T>) -> Option<()> {
         let n = match node(i) {
-            Node::Split(n) => n,
-            Node::Leaf(leaf) => {
+            QuickView::Split(n) => n,
+            QuickView::Leaf(leaf) => {
                 self.leaf.push(leaf);
                 return (self.leaf.len() - self.first <= MAX_LEAVES).then_some(());
             }
