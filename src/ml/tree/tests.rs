@@ -418,3 +418,71 @@ fn a_node_pointing_outside_the_trees_is_refused() {
     };
     assert!(Trees::<f32>::compile(&forest, TreePath::Timed).is_err());
 }
+
+/// Every `BRANCH_*` mode from its ONNX name, through the parser and each
+/// way through a forest, on inputs just below, exactly at and just above
+/// the threshold (where the modes differ) and NaN, in float32 and float64:
+/// reading a mode as its neighbour (GTE as GT, LT as LEQ) must fail here.
+#[test]
+fn every_branch_mode_through_the_parser_and_every_way() {
+    use crate::ml::testutil::{floats, ints, strings};
+    use tract_onnx::pb;
+
+    let onnx = crate::ml::onnx();
+    let model = pb::ModelProto::default();
+    let ctx = tract_onnx::model::ParsingContext {
+        onnx_operator_set_version: 13,
+        framework: &onnx,
+        model: &model,
+        parent_graphs: vec![],
+        model_dir: None,
+        template: Default::default(),
+    };
+    let t = 1.0f32;
+    let xs = [t.next_down(), t, t.next_up(), f32::NAN];
+    let (y, n) = (10.0, 20.0);
+    let spec: [(&str, [f64; 4]); 6] = [
+        ("BRANCH_LEQ", [y, y, n, n]),
+        ("BRANCH_LT", [y, n, n, n]),
+        ("BRANCH_GTE", [n, y, y, n]),
+        ("BRANCH_GT", [n, n, y, n]),
+        ("BRANCH_EQ", [n, y, n, n]),
+        ("BRANCH_NEQ", [y, n, y, y]),
+    ];
+    for (mode, want) in spec {
+        let node = pb::NodeProto {
+            op_type: "TreeEnsembleRegressor".into(),
+            domain: "ai.onnx.ml".into(),
+            attribute: vec![
+                ints("nodes_treeids", &[0, 0, 0]),
+                ints("nodes_nodeids", &[0, 1, 2]),
+                ints("nodes_featureids", &[0, 0, 0]),
+                floats("nodes_values", &[t, 0.0, 0.0]),
+                strings("nodes_modes", &[mode, "LEAF", "LEAF"]),
+                ints("nodes_truenodeids", &[1, 0, 0]),
+                ints("nodes_falsenodeids", &[2, 0, 0]),
+                ints("target_treeids", &[0, 0]),
+                ints("target_nodeids", &[1, 2]),
+                ints("target_ids", &[0, 0]),
+                floats("target_weights", &[10.0, 20.0]),
+                pb::AttributeProto {
+                    name: "n_targets".into(),
+                    r#type: pb::attribute_proto::AttributeType::Int as i32,
+                    i: 1,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let forest = super::parse::regressor(&ctx, &node).unwrap();
+        for path in [TreePath::Walk, TreePath::Complete, TreePath::Quick, TreePath::Timed] {
+            let trees = Trees::<f32>::compile(&forest, path).unwrap();
+            assert_eq!(eval(&trees, &xs), want, "{mode}, {path:?}, float32");
+            let trees = Trees::<f64>::compile(&forest, path).unwrap();
+            let xd: Vec<f64> = xs.iter().map(|&x| f64::from(x)).collect();
+            let s = trees.sums(&xd, xd.len(), 1).unwrap();
+            let got: Vec<f64> = (0..xd.len()).map(|r| s.row(r)[0]).collect();
+            assert_eq!(got, want, "{mode}, {path:?}, float64");
+        }
+    }
+}
