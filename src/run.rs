@@ -106,7 +106,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         error: result.as_ref().err().map(|e| ErrorEntry {
             kind: kind_of(e).label().into(),
             exit_code: kind_of(e).exit_code(),
-            message: format!("{e:#}"),
+            message: crate::storage::redact(&format!("{e:#}")),
         }),
     };
     // The record goes last: a date is done only once it says so.
@@ -278,9 +278,8 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
             ),
         ));
     }
-    let path = file.path().to_owned();
-    file.commit()?;
-    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let path = file.path().clone();
+    let bytes = file.commit()?;
     progress.output = Some(FileEntry { path, bytes, rows: Some(written) });
     Ok(())
 }
