@@ -56,7 +56,15 @@ fault!(
 );
 
 fault!(
-    /// How long [`upload_pause`] lasts.
+    /// `BATCHSCORE_TEST_READ_PAUSE=N`: reading an input stops after its
+    /// first N rows, for `BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS`, so a test
+    /// can stop the server in the middle of a read.
+    read_pause,
+    "BATCHSCORE_TEST_READ_PAUSE"
+);
+
+fault!(
+    /// How long [`upload_pause`] and [`read_pause`] last.
     upload_pause_seconds,
     "BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS"
 );

@@ -439,6 +439,12 @@ impl Iterator for ChunkReader {
     type Item = anyhow::Result<Chunk>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.next_row > 0 && crate::faults::read_pause() == Some(self.next_row) {
+            eprintln!("test fault: reading {} paused after row {}", self.path, self.next_row);
+            std::thread::sleep(std::time::Duration::from_secs(
+                crate::faults::upload_pause_seconds().unwrap_or(60),
+            ));
+        }
         match self.rx.recv() {
             Ok(Ok(df)) => {
                 let first_row = self.next_row;

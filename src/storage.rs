@@ -604,6 +604,13 @@ pub fn explain_text(url: &ObjectUrl, op: Op, text: &str, hint: Option<Hint>) -> 
             Op::Write => Kind::CantCreate,
         };
         (kind, "no such bucket: check the bucket name and the endpoint/region".to_owned())
+    } else if lower.contains("/latest/api/token")
+        || lower.contains("/latest/meta-data")
+        || lower.contains("169.254.170.2")
+    {
+        // Nothing in the environment or the profile files, and no instance
+        // or task role answered: object_store's last resort failed.
+        (write_kind, format!("no credentials found: set {creds}"))
     } else if lower.contains("invalidaccesskeyid")
         || lower.contains("signaturedoesnotmatch")
         || hint == Some(Hint::Unauthenticated)

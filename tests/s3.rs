@@ -263,11 +263,11 @@ fn a_200k_row_parquet_object_is_read_in_bounded_memory() {
 }
 
 #[test]
-#[ignore = "a measurement: run with --release -- --ignored --nocapture"]
+#[ignore = "a measurement: run with -- --ignored --nocapture"]
 fn read_throughput_from_the_local_server_and_from_disk() {
     let s3 = S3Server::start();
     s3.bucket("exports");
-    let rows = 1_000_000;
+    let rows = 500_000;
     let pq = wide_parquet(rows);
     // The same data as CSV.
     let df = read_parquet(pq.clone());
@@ -387,6 +387,32 @@ fn the_server_stopped_mid_run_exits_74_and_leaves_no_object() {
 }
 
 #[test]
+fn the_server_stopped_mid_read_exits_74_and_leaves_no_object() {
+    let s3 = S3Server::start();
+    s3.bucket("exports").bucket("scores");
+    s3.put("exports", "big.parquet", wide_parquet(200_000));
+    let wd = Workdir::new();
+    wide_job(&wd, &s3, "s3://exports/big.parquet", "s3://scores/%Y-%m-%d.parquet");
+    // Windows of 40k rows, each its own ranged reads: after the first
+    // chunk, the rest of the file is still in the bucket.
+    let mut run = spawn(
+        &wd,
+        &s3,
+        &["run", "job.toml", "--date", DATE],
+        &[("BATCHSCORE_TEST_READ_PAUSE", "20000"), ("BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS", "2")],
+    );
+    run.wait_line("paused after row 20000");
+    s3.stop();
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 74, "{stderr}");
+    assert!(
+        stderr.contains("s3://exports/big.parquet") && stderr.contains("cannot reach the store"),
+        "{stderr}"
+    );
+    assert!(s3.get("scores", &format!("{DATE}.parquet")).is_none());
+}
+
+#[test]
 fn wrong_credentials_and_missing_buckets_are_named() {
     let s3 = S3Server::start();
     s3.bucket("exports");
@@ -398,6 +424,22 @@ fn wrong_credentials_and_missing_buckets_are_named() {
         .code(74);
     out.stderr_has(&[&format!("s3://exports/{DATE}.csv"), "credentials"]);
     assert!(!out.stderr.contains("wrong-secret-do-not-print"), "a secret in a message:\n{}", out.stderr);
+    // No credentials anywhere, and no instance role answering: named as such.
+    let out = Command::new(env!("CARGO_BIN_EXE_batchscore"))
+        .args(["run", "job.toml", "--date", DATE])
+        .current_dir(wd.path(""))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", wd.path(""))
+        .env("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .env("POLARS_CLOUD_MAX_RETRIES", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("no credentials found") && stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
     // A missing input bucket is missing input (66), named.
     job(&wd, &s3, "s3://no-such-bucket/%Y-%m-%d.csv", "out/%Y-%m-%d.csv", "");
     cmd(&wd, &s3, &["run", "job.toml", "--date", DATE])
