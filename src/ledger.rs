@@ -244,6 +244,26 @@ pub enum Lock {
     Object { _lock: ObjectLock },
 }
 
+impl Lock {
+    /// Fails if this run may no longer hold the date: a lock in a bucket
+    /// whose lease ran out without a renewal, or that another run took over.
+    /// An OS file lock is held until the process ends.
+    pub fn ensure_held(&self) -> anyhow::Result<()> {
+        let Lock::Object { _lock: l } = self else { return Ok(()) };
+        let held_until = l.held_until.lock().map(|t| *t).unwrap_or_default();
+        if held_until < Utc::now() {
+            return Err(failure(
+                Kind::Locked,
+                format!(
+                    "lost the lock {} (its lease ran out before it could be renewed, and another run may hold the date); nothing committed",
+                    l.url
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What a lock object says.
 #[derive(Serialize, Deserialize)]
 struct Holder {
@@ -269,8 +289,9 @@ fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
     let started = Utc::now();
     // Twice: a holder may release between our create and our read.
     for _ in 0..2 {
-        if let Put::Done { e_tag } = storage::put_create(url, Holder::me(started).bytes())? {
-            return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag) });
+        let me = Holder::me(started);
+        if let Put::Done { e_tag } = storage::put_create(url, me.bytes())? {
+            return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag, &me) });
         }
         let Some((body, tag)) = storage::get_versioned(url)? else { continue };
         let holder: Option<Holder> = serde_json::from_slice(&body).ok();
@@ -278,11 +299,11 @@ fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
         if expired && let Some(tag) = tag {
             // Compare-and-swap on the version we read: of two runs taking
             // over the same expired lock, one wins.
-            if let Put::Done { e_tag } = storage::put_if_match(url, Holder::me(started).bytes(), &tag)? {
+            if let Put::Done { e_tag } = storage::put_if_match(url, me.bytes(), &tag)? {
                 if let Some(h) = &holder {
                     tracing::warn!(lock = %url, "took over a lock whose holder (pid {} on {}) stopped renewing it at {}", h.pid, h.host, h.expires_at);
                 }
-                return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag) });
+                return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag, &me) });
             }
         }
         let who = holder.map_or("another process".to_owned(), |h| {
@@ -305,20 +326,24 @@ fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
 /// A lock object and the thread that renews its lease.
 pub struct ObjectLock {
     url: ObjectUrl,
+    /// The lease's end, as last written; the renewer moves it, and sets it
+    /// in the past when another run took the lock over.
+    held_until: Arc<Mutex<DateTime<Utc>>>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     renewer: Option<std::thread::JoinHandle<bool>>,
 }
 
 impl ObjectLock {
-    fn hold(url: ObjectUrl, e_tag: Option<String>) -> ObjectLock {
+    fn hold(url: ObjectUrl, e_tag: Option<String>, holder: &Holder) -> ObjectLock {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let (flag, u) = (stop.clone(), url.clone());
-        let started = Utc::now();
+        let held_until = Arc::new(Mutex::new(holder.expires_at));
+        let (flag, u, until) = (stop.clone(), url.clone(), held_until.clone());
+        let started = holder.started_at;
         let renewer = std::thread::Builder::new()
             .name("lock".into())
-            .spawn(move || renew(&u, e_tag, started, &flag))
+            .spawn(move || renew(&u, e_tag, started, &until, &flag))
             .ok();
-        ObjectLock { url, stop, renewer }
+        ObjectLock { url, held_until, stop, renewer }
     }
 }
 
@@ -328,6 +353,7 @@ fn renew(
     url: &ObjectUrl,
     mut e_tag: Option<String>,
     started: DateTime<Utc>,
+    held_until: &Mutex<DateTime<Utc>>,
     stop: &(Mutex<bool>, Condvar),
 ) -> bool {
     let (lock, cv) = stop;
@@ -340,9 +366,18 @@ fn renew(
             return true;
         }
         let Some(tag) = e_tag.clone() else { continue };
-        match storage::put_if_match(url, Holder::me(started).bytes(), &tag) {
-            Ok(Put::Done { e_tag: t }) => e_tag = t,
+        let me = Holder::me(started);
+        match storage::put_if_match(url, me.bytes(), &tag) {
+            Ok(Put::Done { e_tag: t }) => {
+                e_tag = t;
+                if let Ok(mut until) = held_until.lock() {
+                    *until = me.expires_at;
+                }
+            }
             Ok(Put::Conflict) => {
+                if let Ok(mut until) = held_until.lock() {
+                    *until = DateTime::<Utc>::MIN_UTC;
+                }
                 tracing::error!(lock = %url, "lost the lock: another run took it over after our lease ran out");
                 return false;
             }

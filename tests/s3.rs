@@ -328,6 +328,39 @@ fn a_held_date_exits_75_and_the_lock_is_released_after() {
 }
 
 #[test]
+fn a_run_that_lost_its_lock_does_not_commit() {
+    let s3 = S3Server::start();
+    s3.bucket("exports").bucket("scores");
+    s3.put("exports", &format!("{DATE}.csv"), day_csv(100));
+    let wd = Workdir::new();
+    job(&wd, &s3, "s3://exports/%Y-%m-%d.csv", "s3://scores/%Y-%m-%d.csv", "");
+    let lease = ("BATCHSCORE_TEST_LOCK_LEASE_SECONDS", "2");
+    let mut first = spawn(
+        &wd,
+        &s3,
+        &["run", "job.toml", "--date", DATE],
+        &[lease, ("BATCHSCORE_TEST_READ_PAUSE", "100"), ("BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS", "3")],
+    );
+    first.wait_line("paused after row 100");
+    // As if the lease had run out while the first run was cut off: the lock
+    // goes, and a second run takes the date and finishes it.
+    std::fs::remove_file(s3.path("scores", &format!("_batchscore/t/{DATE}.lock"))).unwrap();
+    cmd(&wd, &s3, &["run", "job.toml", "--date", DATE]).env(lease.0, lease.1).code(0);
+    let (code, stderr) = first.finish();
+    assert_eq!(code, 75, "{stderr}");
+    assert!(stderr.contains("lost the lock") && stderr.contains("nothing committed"), "{stderr}");
+    // The second run's output and record stand (it also aborted the first
+    // run's upload, which the lock said was no longer anyone's).
+    let rec: serde_json::Value =
+        serde_json::from_slice(&s3.get("scores", &format!("_batchscore/t/{DATE}.json")).unwrap()).unwrap();
+    assert_eq!(rec["status"], "success");
+    assert_eq!(
+        csv_rows(&String::from_utf8(s3.get("scores", &format!("{DATE}.csv")).unwrap()).unwrap()).len(),
+        101
+    );
+}
+
+#[test]
 fn a_run_killed_mid_upload_leaves_no_object_and_the_next_run_aborts_its_upload() {
     let s3 = S3Server::start();
     s3.bucket("exports").bucket("scores");
