@@ -290,18 +290,6 @@ impl Location {
             Location::Object(u) => matches!(head(u), Ok(Some(_))),
         }
     }
-
-    /// Its size in bytes.
-    pub fn size(&self) -> anyhow::Result<u64> {
-        match self {
-            Location::Local(p) => Ok(std::fs::metadata(p)
-                .map_err(|e| failure(Kind::Io, format!("reading {}: {e}", p.display())))?
-                .len()),
-            Location::Object(u) => {
-                head(u)?.map(|m| m.size).ok_or_else(|| failure(Kind::Io, format!("{u}: no such object")))
-            }
-        }
-    }
 }
 
 impl fmt::Display for Location {
