@@ -82,7 +82,12 @@ fn resolve_objects(
     raw: &str,
 ) -> anyhow::Result<Vec<InputFile>> {
     let key = pattern.key();
-    let found: Vec<(ObjectUrl, u64)> = match key.find(['*', '?', '[']) {
+    // A web server has no listing, and its '?' starts a query string.
+    let wildcard = match pattern.cloud() {
+        storage::Cloud::Http => None,
+        _ => key.find(['*', '?', '[']),
+    };
+    let found: Vec<(ObjectUrl, u64)> = match wildcard {
         Some(wild) => {
             let glob = glob::Pattern::new(key)
                 .with_kind(Kind::Config, || format!("input.path {raw:?} is not a valid glob pattern"))?;

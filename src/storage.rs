@@ -142,8 +142,13 @@ impl ObjectUrl {
         self.with_key(key)
     }
 
+    /// The last part of the key (of an http(s) URL's path, without its query).
     pub fn file_name(&self) -> &str {
-        self.key.rsplit('/').next().unwrap_or(&self.key)
+        let path = match self.cloud() {
+            Cloud::Http => self.key.split('?').next().unwrap_or(&self.key),
+            _ => &self.key,
+        };
+        path.rsplit('/').next().unwrap_or(path)
     }
 
     /// What a client is built for: the bucket, or for http(s) the whole
@@ -665,7 +670,17 @@ pub fn head(url: &ObjectUrl) -> anyhow::Result<Option<object_store::ObjectMeta>>
 pub fn head_input(url: &ObjectUrl) -> anyhow::Result<Option<u64>> {
     let c = client(url)?;
     let key = url.object_key()?;
-    match block_on(c.store.head(&key)) {
+    // A presigned URL is signed for GET only: ask for its first byte, and
+    // the size comes with the answer.
+    let head = async {
+        if url.cloud() == Cloud::Http {
+            let opts = object_store::GetOptions { range: Some((0..1).into()), ..Default::default() };
+            c.store.get_opts(&key, opts).await.map(|g| g.meta)
+        } else {
+            c.store.head(&key).await
+        }
+    };
+    match block_on(head) {
         Ok(m) => Ok(Some(m.size)),
         Err(e @ object_store::Error::NotFound { .. }) => {
             if url.cloud() != Cloud::Http {
@@ -1080,6 +1095,7 @@ mod tests {
     fn secrets_never_show() {
         let u = ObjectUrl::parse("https://host/m.onnx?X-Amz-Signature=abc&X-Amz-Credential=AKIA").unwrap();
         assert_eq!(u.to_string(), "https://host/m.onnx?…");
+        assert_eq!(u.file_name(), "m.onnx");
         assert_eq!(
             redact("GET https://user:pw@host/a?sig=1 failed; s3://b/k ok"),
             "GET https://***@host/a?… failed; s3://b/k ok"

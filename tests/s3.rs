@@ -519,6 +519,17 @@ fn a_model_by_http_url_runs_and_inspects() {
     let out = cmd(&wd, &s3, &["inspect", &url]).code(0);
     assert!(out.stdout.contains("inputs") && out.stdout.contains(&url), "{}", out.stdout);
     cmd(&wd, &s3, &["inspect", &format!("{}/models/nope.onnx", web.endpoint)]).code(70);
+    // An input by http(s) URL too (a presigned URL's query string reaches the server).
+    web.bucket("exports");
+    web.put("exports", &format!("{DATE}.csv"), day_csv(20));
+    let text = wd
+        .read("job.toml")
+        .replace("s3://exports/%Y-%m-%d.csv", &format!("{}/exports/%Y-%m-%d.csv?token=x", web.endpoint));
+    wd.write("job.toml", text);
+    cmd(&wd, &s3, &["run", "job.toml", "--date", DATE, "--force"]).code(0);
+    let rec = wd.record(&format!("out/_batchscore/t/{DATE}.json"));
+    assert_eq!(rec["inputs"][0]["path"], format!("{}/exports/{DATE}.csv?…", web.endpoint));
+    assert_eq!(rec["rows"]["scored"], 20);
 }
 
 #[test]
