@@ -132,7 +132,7 @@ fn csv_in_a_bucket_scored_to_csv_in_a_bucket_with_records_there() {
         &s3,
         "s3://exports/daily/%Y-%m-%d.csv",
         "s3://scores/out/scores-%Y-%m-%d.csv",
-        "chunk_rows = 64",
+        "chunk_rows = 64\nmetrics = \"s3://scores/metrics/t.prom\"",
     );
     let out = cmd(&wd, &s3, &["run", "job.toml", "--date", DATE]).code(0);
     assert_eq!(out.stdout.trim(), format!("s3://scores/out/scores-{DATE}.csv"));
@@ -153,13 +153,22 @@ fn csv_in_a_bucket_scored_to_csv_in_a_bucket_with_records_there() {
     assert_eq!(rec["rows"]["scored"], 500);
     assert_eq!(
         s3.keys("scores", ""),
-        [format!("out/_batchscore/t/{DATE}.json"), format!("out/scores-{DATE}.csv")]
+        [
+            "metrics/t.prom".to_owned(),
+            format!("out/_batchscore/t/{DATE}.json"),
+            format!("out/scores-{DATE}.csv")
+        ]
     );
+    // The Prometheus textfile is an object too.
+    let prom = String::from_utf8(s3.get("scores", "metrics/t.prom").unwrap()).unwrap();
+    assert!(prom.contains("batchscore_last_run_success{job=\"t\"} 1"), "{prom}");
     // Done is read from the bucket: a second run skips, status lists it.
     cmd(&wd, &s3, &["run", "job.toml", "--date", DATE]).code(0).stderr_has(&["already done"]);
     let status = cmd(&wd, &s3, &["status", "job.toml"]).code(0);
     assert!(status.stdout.contains(DATE) && status.stdout.contains("ok"), "{}", status.stdout);
-    // catchup finds the date done in the bucket.
+    // backfill and catchup find the date done in the bucket.
+    let out = cmd(&wd, &s3, &["backfill", "job.toml", "--from", DATE, "--to", DATE, "--every-day"]).code(0);
+    assert!(out.stdout.contains(DATE), "{}", out.stdout);
     cmd(&wd, &s3, &["catchup", "job.toml", "--since", DATE])
         .env("BATCHSCORE_NOW", "2026-11-24T12:00:00Z")
         .code(0);
