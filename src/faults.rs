@@ -45,3 +45,34 @@ fault!(
     fail_sync,
     "BATCHSCORE_TEST_FAIL_SYNC"
 );
+
+fault!(
+    /// `BATCHSCORE_TEST_UPLOAD_PAUSE=N`: an upload to object storage stops
+    /// before sending its part N (0-based), for
+    /// `BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS` (default 60), so a test can
+    /// kill the run, or stop the server, in the middle of an upload.
+    upload_pause,
+    "BATCHSCORE_TEST_UPLOAD_PAUSE"
+);
+
+fault!(
+    /// `BATCHSCORE_TEST_READ_PAUSE=N`: reading an input stops after its
+    /// first N rows, for `BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS`, so a test
+    /// can stop the server in the middle of a read.
+    read_pause,
+    "BATCHSCORE_TEST_READ_PAUSE"
+);
+
+fault!(
+    /// How long [`upload_pause`] and [`read_pause`] last.
+    upload_pause_seconds,
+    "BATCHSCORE_TEST_UPLOAD_PAUSE_SECONDS"
+);
+
+fault!(
+    /// `BATCHSCORE_TEST_LOCK_LEASE_SECONDS=N`: locks in a bucket get an
+    /// N-second lease instead of two minutes, so a test can see a dead
+    /// holder's lock expire.
+    lock_lease_seconds,
+    "BATCHSCORE_TEST_LOCK_LEASE_SECONDS"
+);

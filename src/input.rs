@@ -6,6 +6,7 @@
 //! Files are read one after the other, in sorted order, so that every row
 //! has a stable (file, row number) address for error messages.
 
+use std::io::Read;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -14,10 +15,11 @@ use polars::prelude::*;
 
 use crate::error::{Kind, ResultExt, catch_panic, failure};
 use crate::job::{CsvOptions, Format};
+use crate::storage::{self, Location, ObjectUrl};
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InputFile {
-    pub path: PathBuf,
+    pub path: Location,
     pub format: Format,
     pub bytes: u64,
 }
@@ -25,11 +27,15 @@ pub struct InputFile {
 /// The files for one date: the expanded template, globbed when it has
 /// wildcards (several files per day is normal), in sorted order.
 pub fn resolve(
-    pattern: &Path,
+    pattern: &Location,
     stated: Option<Format>,
     date: chrono::NaiveDate,
     raw: &str,
 ) -> anyhow::Result<Vec<InputFile>> {
+    let pattern = match pattern {
+        Location::Local(p) => p,
+        Location::Object(url) => return resolve_objects(url, stated, date, raw),
+    };
     let text = pattern.to_string_lossy();
     let paths: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
         let mut v: Vec<PathBuf> = glob::glob(&text)
@@ -61,7 +67,54 @@ pub fn resolve(
             })?;
             let bytes =
                 std::fs::metadata(&path).with_kind(Kind::Io, || format!("reading {}", path.display()))?.len();
-            Ok(InputFile { path, format, bytes })
+            Ok(InputFile { path: Location::Local(path), format, bytes })
+        })
+        .collect()
+}
+
+/// The objects for one date: one key, or a glob over keys ('*' and '?'
+/// stay within one '/'-separated part, as for files), listed from the
+/// longest prefix without wildcards and sorted by name.
+fn resolve_objects(
+    pattern: &ObjectUrl,
+    stated: Option<Format>,
+    date: chrono::NaiveDate,
+    raw: &str,
+) -> anyhow::Result<Vec<InputFile>> {
+    let key = pattern.key();
+    // A web server has no listing, and its '?' starts a query string.
+    let wildcard = match pattern.cloud() {
+        storage::Cloud::Http => None,
+        _ => key.find(['*', '?', '[']),
+    };
+    let found: Vec<(ObjectUrl, u64)> = match wildcard {
+        Some(wild) => {
+            let glob = glob::Pattern::new(key)
+                .with_kind(Kind::Config, || format!("input.path {raw:?} is not a valid glob pattern"))?;
+            let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+            storage::list(&pattern.with_key(&key[..wild]), storage::Op::ReadInput)?
+                .into_iter()
+                .filter(|(u, _)| glob.matches_with(u.key(), options) && !u.key().ends_with('/'))
+                .collect()
+        }
+        None => storage::head_input(pattern)?.map(|size| (pattern.clone(), size)).into_iter().collect(),
+    };
+    if found.is_empty() {
+        return Err(failure(
+            Kind::NoInput,
+            format!("no input for {date}: nothing at {pattern} (input.path = {:?})", storage::redact(raw)),
+        ));
+    }
+    found
+        .into_iter()
+        .map(|(url, bytes)| {
+            let format = stated.or_else(|| format_of(Path::new(url.file_name()))).ok_or_else(|| {
+                failure(
+                    Kind::Config,
+                    format!("cannot tell the format of {url} from its name; set input.format"),
+                )
+            })?;
+            Ok(InputFile { path: Location::Object(url), format, bytes })
         })
         .collect()
 }
@@ -86,7 +139,11 @@ pub struct ReadSpec {
 }
 
 fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<LazyFrame> {
-    let path = PlRefPath::new(file.path.to_string_lossy().as_ref());
+    // Objects are read by polars' own cloud reader: ranged GETs, streamed.
+    let (path, cloud) = match &file.path {
+        Location::Local(p) => (PlRefPath::new(p.to_string_lossy().as_ref()), None),
+        Location::Object(u) => (PlRefPath::new(u.full().as_str()), Some(storage::cloud_options(u))),
+    };
     let lf = match file.format {
         Format::Csv => {
             let null_values = if spec.csv.null_values.is_empty() {
@@ -100,7 +157,8 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
                 .with_quote_char(spec.csv.quote.map(|c| c as u8))
                 .with_null_values(null_values)
                 .with_missing_is_null(true)
-                .with_glob(false);
+                .with_glob(false)
+                .with_cloud_options(cloud);
             if with_dtypes {
                 let overwrite: Schema = spec
                     .columns
@@ -112,9 +170,10 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
             }
             reader.finish()?
         }
-        Format::Parquet => {
-            LazyFrame::scan_parquet(path, ScanArgsParquet { glob: false, ..Default::default() })?
-        }
+        Format::Parquet => LazyFrame::scan_parquet(
+            path,
+            ScanArgsParquet { glob: false, cloud_options: cloud, ..Default::default() },
+        )?,
     };
     Ok(lf)
 }
@@ -127,10 +186,19 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     if file.format == Format::Csv
         && let Some(q) = spec.csv.quote
     {
-        check_quotes(&file.path, q as u8, spec.csv.delimiter as u8)?;
+        let reader: Box<dyn Read> = match &file.path {
+            Location::Local(p) => {
+                Box::new(std::fs::File::open(p).with_kind(Kind::Io, || format!("reading {}", p.display()))?)
+            }
+            Location::Object(u) => Box::new(storage::stream(u)?),
+        };
+        check_quotes(reader, &file.path, q as u8, spec.csv.delimiter as u8)?;
     }
     if file.format == Format::Parquet {
-        crate::parquet_guard::check(&file.path, file.bytes)?;
+        match &file.path {
+            Location::Local(p) => crate::parquet_guard::check(p, file.bytes)?,
+            Location::Object(u) => crate::parquet_guard::check_object(u, file.bytes)?,
+        }
     }
     let kind = match file.format {
         Format::Csv => "CSV",
@@ -138,7 +206,10 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
     };
     let what = || format!("cannot read the {kind} header of {}", file.path.display());
     catch_panic(Kind::Data, what, || {
-        scan(file, spec, false).and_then(|mut lf| lf.collect_schema()).with_kind(Kind::Data, what)
+        scan(file, spec, false)
+            .and_then(|mut lf| lf.collect_schema())
+            .map_err(|e| store_error(&file.path, e))
+            .with_kind(Kind::Data, what)
     })
 }
 
@@ -148,9 +219,7 @@ pub fn schema(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<SchemaRef> {
 /// build. Only quotes are visited (memchr), and a quote opens a field only
 /// at the start of one, as the CSV rules say, so a numeric file with no
 /// quotes costs one fast pass over its bytes.
-fn check_quotes(path: &Path, quote: u8, delimiter: u8) -> anyhow::Result<()> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).with_kind(Kind::Io, || format!("reading {}", path.display()))?;
+fn check_quotes(mut f: impl Read, path: &Location, quote: u8, delimiter: u8) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     // The byte before the current buffer (a field starts after it if it is a separator).
     let mut before = b'\n';
@@ -240,6 +309,25 @@ fn tag_unparsable(format: Format, e: PolarsError) -> anyhow::Error {
     }
 }
 
+/// A failed read of an object through polars: an I/O failure is the
+/// store's (unreachable, refused, gone: 74 or 66), not bad data, and is
+/// explained as such; anything else goes on as polars said it.
+fn store_error(path: &Location, e: PolarsError) -> anyhow::Error {
+    fn is_io(e: &PolarsError) -> bool {
+        match e {
+            PolarsError::IO { .. } => true,
+            PolarsError::Context { error, .. } => is_io(error),
+            _ => false,
+        }
+    }
+    match path {
+        Location::Object(u) if is_io(&e) => {
+            storage::explain_text(u, storage::Op::ReadInput, &e.to_string(), None)
+        }
+        _ => e.into(),
+    }
+}
+
 /// A chunk of rows and where it came from.
 pub struct Chunk {
     pub df: DataFrame,
@@ -251,7 +339,7 @@ pub struct Chunk {
 pub struct ChunkReader {
     rx: mpsc::Receiver<PolarsResult<DataFrame>>,
     worker: Option<std::thread::JoinHandle<()>>,
-    path: PathBuf,
+    path: Location,
     format: Format,
     next_row: u64,
 }
@@ -346,6 +434,7 @@ const PARQUET_WINDOW_CHUNKS: usize = 2;
 fn parquet_rows(file: &InputFile, spec: &ReadSpec) -> anyhow::Result<usize> {
     let df = scan(file, spec, false)
         .and_then(|lf| lf.select([len().alias("n")]).collect())
+        .map_err(|e| store_error(&file.path, e))
         .with_kind(Kind::Data, || format!("cannot read the Parquet footer of {}", file.path.display()))?;
     let n = df.column("n").ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>()).unwrap_or(0);
     Ok(n as usize)
@@ -355,11 +444,25 @@ impl Iterator for ChunkReader {
     type Item = anyhow::Result<Chunk>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.next_row > 0 && crate::faults::read_pause() == Some(self.next_row) {
+            eprintln!("test fault: reading {} paused after row {}", self.path, self.next_row);
+            std::thread::sleep(std::time::Duration::from_secs(
+                crate::faults::upload_pause_seconds().unwrap_or(60),
+            ));
+        }
         match self.rx.recv() {
             Ok(Ok(df)) => {
                 let first_row = self.next_row;
                 self.next_row += df.height() as u64;
                 Some(Ok(Chunk { df, first_row }))
+            }
+            Ok(Err(e))
+                if matches!(self.path, Location::Object(_))
+                    && matches!(e, PolarsError::IO { .. } | PolarsError::Context { .. }) =>
+            {
+                Some(Err(store_error(&self.path, e)).with_kind(Kind::Data, || {
+                    format!("reading {} after row {}", self.path.display(), self.next_row)
+                }))
             }
             Ok(Err(e)) => Some(Err(tag_unparsable(self.format, e)).with_kind(Kind::Data, || {
                 format!("reading {} after row {}", self.path.display(), self.next_row)

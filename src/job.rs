@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::clock::RunDateRule;
 use crate::error::{Kind, ResultExt, failure};
 use crate::features::{Fill, Repair};
+use crate::storage::{Cloud, Location, StorageOptions, is_url};
 use crate::template::{Template, clean};
 
 pub const DEFAULT_CHUNK_ROWS: usize = 100_000;
@@ -37,6 +38,8 @@ struct JobFile {
     output: OutputFile,
     #[serde(default)]
     bad_rows: BadRowsFile,
+    #[serde(default)]
+    storage: StorageOptions,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,12 +250,12 @@ pub struct OutputMap {
 pub struct Job {
     pub path: PathBuf,
     pub name: String,
-    pub model: PathBuf,
+    pub model: Location,
     pub timezone: chrono_tz::Tz,
     pub run_date: RunDateRule,
     pub schedule: Option<crate::schedule::Schedule>,
     /// Prometheus textfile written after every run (node_exporter / windows_exporter).
-    pub metrics: Option<PathBuf>,
+    pub metrics: Option<Location>,
     /// A log file, rotated daily, for schedulers that drop stderr.
     pub log_file: Option<PathBuf>,
     pub chunk_rows: usize,
@@ -266,8 +269,10 @@ pub struct Job {
     pub outputs: Vec<OutputMap>,
     pub output: Template,
     pub output_format: Format,
-    pub state_dir: PathBuf,
+    pub state_dir: Location,
     pub bad_rows: BadRows,
+    /// Endpoint, region and addressing for object storage (`[storage]`).
+    pub storage: StorageOptions,
 }
 
 impl Job {
@@ -330,6 +335,9 @@ impl Job {
             Some(table) => parse_outputs(table)?,
         };
         let output = Template::new("output.path", &file.output.path, &base)?;
+        if output.is_url() {
+            writable("output.path", &file.output.path)?;
+        }
         let output_format = match file.output.format.or_else(|| Format::from_path(&file.output.path)) {
             Some(f) => f,
             None => bail!(
@@ -338,19 +346,33 @@ impl Job {
             ),
         };
         let state_dir = match &file.state_dir {
-            Some(d) => clean(base.join(d)),
+            Some(d) => {
+                writable("state_dir", d)?;
+                Location::parse(d, &base).map_err(|e| anyhow::anyhow!("state_dir: {e:#}"))?
+            }
             None => output.static_dir().join("_batchscore"),
         };
+        file.storage.check()?;
+        let metrics = match file.metrics.as_deref() {
+            Some(m) => {
+                writable("metrics", m)?;
+                Some(Location::parse(m, &base).map_err(|e| anyhow::anyhow!("metrics: {e:#}"))?)
+            }
+            None => None,
+        };
+        if file.log_file.as_deref().is_some_and(is_url) {
+            bail!("log_file: a local path only (the log is appended to line by line)");
+        }
         let bad_rows = parse_bad_rows(file.bad_rows, &features)?;
         Ok(Job {
             bad_rows,
             path: path.to_path_buf(),
             name,
-            model: clean(base.join(&file.model)),
+            model: Location::parse(&file.model, &base).map_err(|e| anyhow::anyhow!("model: {e:#}"))?,
             timezone,
             run_date,
             schedule: file.schedule.as_deref().map(crate::schedule::Schedule::parse).transpose()?,
-            metrics: file.metrics.as_deref().map(|m| clean(base.join(m))),
+            metrics,
             log_file: file.log_file.as_deref().map(|m| clean(base.join(m))),
             chunk_rows,
             threads: file.threads,
@@ -363,6 +385,7 @@ impl Job {
             output,
             output_format,
             state_dir,
+            storage: file.storage,
         })
     }
 }
@@ -455,6 +478,17 @@ fn parse_outputs(table: toml::Table) -> anyhow::Result<Vec<OutputMap>> {
             Ok(OutputMap { column, from, index })
         })
         .collect()
+}
+
+/// Refuses an http(s) URL where batchscore writes: plain web servers take
+/// no uploads, and a bucket has its own scheme.
+fn writable(field: &str, text: &str) -> anyhow::Result<()> {
+    if is_url(text) && crate::storage::ObjectUrl::parse(text).is_ok_and(|u| u.cloud() == Cloud::Http) {
+        bail!(
+            "{field} {text:?}: http(s) URLs are for reading (input, model); write to s3://, gs:// or az://"
+        );
+    }
+    Ok(())
 }
 
 /// The machine's own zone, for jobs that don't name one.
@@ -552,6 +586,27 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         assert!(format!("{err:#}").contains("not a feature column"), "{err:#}");
         let err = parse(&format!("{MIN}\n[bad_rows]\nmax_rejected = \"lots\"\n")).unwrap_err();
         assert!(format!("{err:#}").contains("max_rejected"), "{err:#}");
+    }
+
+    #[test]
+    fn urls_where_paths_go() {
+        let text = MIN
+            .replace("m.onnx", "https://models.example.com/m.onnx")
+            .replace("in/%Y-%m-%d.csv", "s3://exports/%Y/%m/%d/*.parquet")
+            .replace("../out/%Y/scores-%Y%m%d.parquet", "s3://scores/daily/%Y%m%d.parquet");
+        let text = format!("{text}\n[storage]\nendpoint = \"http://127.0.0.1:9000\"\npath_style = true\n");
+        let job = parse(&text).unwrap();
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        assert_eq!(job.model.to_string(), "https://models.example.com/m.onnx");
+        assert_eq!(job.input.expand(d).to_string(), "s3://exports/2026/11/23/*.parquet");
+        assert_eq!(job.output.expand(d).to_string(), "s3://scores/daily/20261123.parquet");
+        assert_eq!(job.state_dir.to_string(), "s3://scores/daily/_batchscore");
+        assert_eq!(job.storage.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        let err = parse(&text.replace("s3://scores/daily", "https://scores")).unwrap_err();
+        assert!(format!("{err:#}").contains("for reading"), "{err:#}");
+        // Credentials never go in the job file.
+        let err = parse(&format!("{text}secret_access_key = \"x\"\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("secret_access_key"), "{err:#}");
     }
 
     #[test]

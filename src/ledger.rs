@@ -5,16 +5,32 @@
 //! output is in place. A date counts as done only when its record says
 //! `success` and the output it names exists, so a crash at any point leaves
 //! a date that the next run redoes.
+//!
+//! With `state_dir` in a bucket, a record is an object (one PUT: whole or
+//! absent) and the lock is an object created only if absent (If-None-Match),
+//! holding its holder and a lease that the holder renews (If-Match on the
+//! version it wrote). A crashed holder stops renewing, and its lock is taken
+//! over once its lease has run out: [`LEASE`] at most after the crash.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Kind, ResultExt, failure};
 use crate::output::write_atomic;
+use crate::storage::{self, Location, ObjectUrl, Op, Put};
+
+/// How long a lock in a bucket outlives a holder that stopped renewing it
+/// (killed, or cut off from the store). Renewed every quarter of it.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn lease() -> std::time::Duration {
+    crate::faults::lock_lease_seconds().map_or(LEASE, std::time::Duration::from_secs)
+}
 
 /// Bumped when a field changes meaning; new fields alone don't bump it.
 pub const RECORD_VERSION: u32 = 1;
@@ -35,7 +51,7 @@ pub struct Rows {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileEntry {
-    pub path: PathBuf,
+    pub path: Location,
     pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
@@ -43,7 +59,7 @@ pub struct FileEntry {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelEntry {
-    pub path: PathBuf,
+    pub path: Location,
     pub sha256: String,
     pub bytes: u64,
 }
@@ -86,26 +102,32 @@ pub struct Record {
 }
 
 pub struct Ledger {
-    dir: PathBuf,
+    dir: Location,
 }
 
 impl Ledger {
-    pub fn new(state_dir: &Path, job: &str) -> Ledger {
+    pub fn new(state_dir: &Location, job: &str) -> Ledger {
         Ledger { dir: state_dir.join(job) }
     }
 
-    pub fn record_path(&self, date: NaiveDate) -> PathBuf {
-        self.dir.join(format!("{date}.json"))
+    pub fn record_path(&self, date: NaiveDate) -> Location {
+        self.dir.join(&format!("{date}.json"))
     }
 
     pub fn read(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
         let path = self.record_path(date);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
-            }
+        let text = match &path {
+            Location::Local(p) => match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
+                }
+            },
+            Location::Object(u) => match storage::get(u, Op::Read)? {
+                Some(b) => String::from_utf8_lossy(&b).into_owned(),
+                None => return Ok(None),
+            },
         };
         // A record we cannot parse proves nothing: treat the date as not done.
         match serde_json::from_str(&text) {
@@ -119,15 +141,19 @@ impl Ledger {
 
     /// Every record, oldest date first.
     pub fn all(&self) -> anyhow::Result<Vec<Record>> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", self.dir.display())),
+        let names: Vec<String> = match &self.dir {
+            Location::Local(dir) => match std::fs::read_dir(dir) {
+                Ok(e) => e.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+                Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", self.dir.display())),
+            },
+            Location::Object(dir) => storage::list(&dir.join(""), Op::Read)?
+                .into_iter()
+                .map(|(u, _)| u.file_name().to_owned())
+                .collect(),
         };
-        let mut dates: Vec<NaiveDate> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json")?.parse().ok())
-            .collect();
+        let mut dates: Vec<NaiveDate> =
+            names.iter().filter_map(|n| n.strip_suffix(".json")?.parse().ok()).collect();
         dates.sort();
         let mut out = Vec::new();
         for d in dates {
@@ -147,10 +173,10 @@ impl Ledger {
     pub fn done(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
         Ok(self
             .read(date)?
-            .filter(|r| r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.is_file())))
+            .filter(|r| r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.exists())))
     }
 
-    pub fn write(&self, record: &Record) -> anyhow::Result<PathBuf> {
+    pub fn write(&self, record: &Record) -> anyhow::Result<Location> {
         let path = self.record_path(record.date);
         let mut json =
             serde_json::to_vec_pretty(record).with_kind(Kind::Internal, || "encoding the run record")?;
@@ -164,10 +190,14 @@ impl Ledger {
     /// holder. The OS releases it when the process dies, however it dies,
     /// so a crash never blocks the next night.
     pub fn lock(&self, date: NaiveDate) -> anyhow::Result<Lock> {
-        std::fs::create_dir_all(&self.dir).with_kind(Kind::CantCreate, || {
+        let dir = match &self.dir {
+            Location::Local(d) => d,
+            Location::Object(u) => return lock_object(&u.join(&format!("{date}.lock")), date),
+        };
+        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || {
             format!("cannot create state directory {}", self.dir.display())
         })?;
-        let path = self.dir.join(format!("{date}.lock"));
+        let path = dir.join(format!("{date}.lock"));
         let mut file = File::options()
             .read(true)
             .write(true)
@@ -203,13 +233,170 @@ impl Ledger {
             .and_then(|_| file.rewind())
             .and_then(|_| file.write_all(me.as_bytes()))
             .and_then(|_| file.flush());
-        Ok(Lock { _file: file })
+        Ok(Lock::File { _file: file })
     }
 }
 
-/// Held for the duration of a run; released on drop or process exit.
-pub struct Lock {
-    _file: File,
+/// Held for the duration of a run; released on drop or process exit (a
+/// lock in a bucket: on drop, or when its lease runs out).
+pub enum Lock {
+    File { _file: File },
+    Object { _lock: ObjectLock },
+}
+
+impl Lock {
+    /// Fails if this run may no longer hold the date: a lock in a bucket
+    /// whose lease ran out without a renewal, or that another run took over.
+    /// An OS file lock is held until the process ends.
+    pub fn ensure_held(&self) -> anyhow::Result<()> {
+        let Lock::Object { _lock: l } = self else { return Ok(()) };
+        let held_until = l.held_until.lock().map(|t| *t).unwrap_or_default();
+        if held_until < Utc::now() {
+            return Err(failure(
+                Kind::Locked,
+                format!(
+                    "lost the lock {} (its lease ran out before it could be renewed, and another run may hold the date); nothing committed",
+                    l.url
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a lock object says.
+#[derive(Serialize, Deserialize)]
+struct Holder {
+    host: String,
+    pid: u32,
+    started_at: DateTime<Utc>,
+    /// The holder renews this; past it, the lock is free to take.
+    expires_at: DateTime<Utc>,
+}
+
+impl Holder {
+    fn me(started_at: DateTime<Utc>) -> Holder {
+        let lease = chrono::Duration::from_std(lease()).unwrap_or(chrono::Duration::seconds(120));
+        Holder { host: hostname(), pid: std::process::id(), started_at, expires_at: Utc::now() + lease }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
+    let started = Utc::now();
+    // Twice: a holder may release between our create and our read.
+    for _ in 0..2 {
+        let me = Holder::me(started);
+        if let Put::Done { e_tag } = storage::put_create(url, me.bytes())? {
+            return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag, &me) });
+        }
+        let Some((body, tag)) = storage::get_versioned(url)? else { continue };
+        let holder: Option<Holder> = serde_json::from_slice(&body).ok();
+        let expired = holder.as_ref().is_none_or(|h| h.expires_at < Utc::now());
+        if expired && let Some(tag) = tag {
+            // Compare-and-swap on the version we read: of two runs taking
+            // over the same expired lock, one wins.
+            if let Put::Done { e_tag } = storage::put_if_match(url, me.bytes(), &tag)? {
+                if let Some(h) = &holder {
+                    tracing::warn!(lock = %url, "took over a lock whose holder (pid {} on {}) stopped renewing it at {}", h.pid, h.host, h.expires_at);
+                }
+                return Ok(Lock::Object { _lock: ObjectLock::hold(url.clone(), e_tag, &me) });
+            }
+        }
+        let who = holder.map_or("another process".to_owned(), |h| {
+            format!(
+                "pid {} on {} since {} (lease until {})",
+                h.pid,
+                h.host,
+                h.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                h.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        });
+        return Err(failure(Kind::Locked, format!("{date} is being scored by {who} (lock {url})")));
+    }
+    Err(failure(
+        Kind::Locked,
+        format!("{date} is being locked and released by others (lock {url}); try later"),
+    ))
+}
+
+/// A lock object and the thread that renews its lease.
+pub struct ObjectLock {
+    url: ObjectUrl,
+    /// The lease's end, as last written; the renewer moves it, and sets it
+    /// in the past when another run took the lock over.
+    held_until: Arc<Mutex<DateTime<Utc>>>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    renewer: Option<std::thread::JoinHandle<bool>>,
+}
+
+impl ObjectLock {
+    fn hold(url: ObjectUrl, e_tag: Option<String>, holder: &Holder) -> ObjectLock {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let held_until = Arc::new(Mutex::new(holder.expires_at));
+        let (flag, u, until) = (stop.clone(), url.clone(), held_until.clone());
+        let started = holder.started_at;
+        let renewer = std::thread::Builder::new()
+            .name("lock".into())
+            .spawn(move || renew(&u, e_tag, started, &until, &flag))
+            .ok();
+        ObjectLock { url, held_until, stop, renewer }
+    }
+}
+
+/// Renews the lease until told to stop; false if the lock was lost (taken
+/// over after a lease ran out while the store was unreachable).
+fn renew(
+    url: &ObjectUrl,
+    mut e_tag: Option<String>,
+    started: DateTime<Utc>,
+    held_until: &Mutex<DateTime<Utc>>,
+    stop: &(Mutex<bool>, Condvar),
+) -> bool {
+    let (lock, cv) = stop;
+    let Ok(mut stopped) = lock.lock() else { return true };
+    loop {
+        let waited = cv.wait_timeout(stopped, lease() / 4);
+        let Ok((s, _)) = waited else { return true };
+        stopped = s;
+        if *stopped {
+            return true;
+        }
+        let Some(tag) = e_tag.clone() else { continue };
+        let me = Holder::me(started);
+        match storage::put_if_match(url, me.bytes(), &tag) {
+            Ok(Put::Done { e_tag: t }) => {
+                e_tag = t;
+                if let Ok(mut until) = held_until.lock() {
+                    *until = me.expires_at;
+                }
+            }
+            Ok(Put::Conflict) => {
+                if let Ok(mut until) = held_until.lock() {
+                    *until = DateTime::<Utc>::MIN_UTC;
+                }
+                tracing::error!(lock = %url, "lost the lock: another run took it over after our lease ran out");
+                return false;
+            }
+            Err(e) => tracing::warn!(lock = %url, "cannot renew the lock (will retry): {e:#}"),
+        }
+    }
+}
+
+impl Drop for ObjectLock {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.stop.0.lock() {
+            *s = true;
+            self.stop.1.notify_all();
+        }
+        let still_ours = self.renewer.take().is_none_or(|t| t.join().unwrap_or(true));
+        if still_ours && let Err(e) = storage::delete(&self.url) {
+            tracing::warn!(lock = %self.url, "cannot release the lock (it expires with its lease): {e:#}");
+        }
+    }
 }
 
 pub fn hostname() -> String {

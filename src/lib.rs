@@ -30,6 +30,7 @@ mod quarantine; // rejected rows, beside the output
 mod run; // one date, from plan to commit
 mod schedule; // its crontab schedule, for next / catchup / backfill
 mod score; // the model run on a chunk, on every core
+mod storage; // URLs where paths go: object storage for input, output, model, records, locks
 mod template; // its path templates, expanded for a date // the Prometheus textfile
 
 mod faults; // the faults tests inject, in debug builds only

@@ -3,18 +3,24 @@
 //! `last_success` without anyone reading logs.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use crate::ledger::{Record, Status};
 use crate::output::write_atomic;
+use crate::storage::{self, Location};
 
 const LAST_SUCCESS: &str = "batchscore_last_success_timestamp_seconds";
 
 /// Rewrites the file for `record`. `last_success` moves only on success;
 /// otherwise it keeps the value the file already had.
-pub fn write(path: &Path, record: &Record) -> anyhow::Result<()> {
+pub fn write(path: &Location, record: &Record) -> anyhow::Result<()> {
     let job = record.job.replace('\\', "\\\\").replace('"', "\\\"");
-    let previous_success = std::fs::read_to_string(path).ok().and_then(|text| {
+    let previous = match path {
+        Location::Local(p) => std::fs::read_to_string(p).ok(),
+        Location::Object(u) => {
+            storage::get(u, storage::Op::Read)?.map(|b| String::from_utf8_lossy(&b).into_owned())
+        }
+    };
+    let previous_success = previous.and_then(|text| {
         text.lines()
             .find(|l| l.starts_with(LAST_SUCCESS))
             .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -2,7 +2,7 @@
 //! then type and optimize it once with a symbolic batch dimension.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,6 +12,7 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Kind, ResultExt, failure};
 use crate::ml::{self, ClassLabels};
+use crate::storage::Location;
 
 /// Element types as ONNX declares them, narrowed to what tabular models use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -120,7 +121,7 @@ impl Port {
 /// What we know of a model before running it.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
-    pub path: PathBuf,
+    pub path: Location,
     pub sha256: String,
     pub bytes: u64,
     pub producer: String,
@@ -150,8 +151,18 @@ pub struct Model {
 
 impl ModelInfo {
     pub fn load(path: &Path) -> anyhow::Result<ModelInfo> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| failure(Kind::Model, format!("cannot read model {}: {e}", path.display())))?;
+        Self::load_from(&Location::Local(path.to_owned()))
+    }
+
+    /// From a file or a URL. A model is read whole either way: tract
+    /// decodes the protobuf from memory.
+    pub fn load_from(path: &Location) -> anyhow::Result<ModelInfo> {
+        let bytes = match path {
+            Location::Local(p) => std::fs::read(p)
+                .map_err(|e| failure(Kind::Model, format!("cannot read model {}: {e}", path.display())))?,
+            Location::Object(u) => crate::storage::get(u, crate::storage::Op::Read)?
+                .ok_or_else(|| failure(Kind::Model, format!("cannot read model {u}: no such object")))?,
+        };
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
         let mut proto =
             tract_onnx::onnx().proto_model_for_read(&mut bytes.as_slice()).with_kind(Kind::Model, || {
@@ -208,7 +219,7 @@ impl ModelInfo {
             .collect();
         let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_owned();
         Ok(ModelInfo {
-            path: path.to_owned(),
+            path: path.clone(),
             sha256,
             bytes: bytes.len() as u64,
             producer,

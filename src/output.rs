@@ -5,24 +5,62 @@
 //! over the final name. A temporary file that is dropped without commit is
 //! deleted; one left by a killed process has a name no reader mistakes for
 //! output (`.<name>.<random>.tmp`) and is swept by the next run.
+//!
+//! On object storage the same promise is kept with a multipart upload: the
+//! object appears only when the upload is completed, at commit. An upload
+//! dropped without commit is aborted; one left by a killed process is
+//! named by a hidden marker object beside the output and aborted by the
+//! next run (src/storage.rs).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 
 use crate::error::{Kind, ResultExt, failure};
 use crate::job::Format;
+use crate::storage::{Location, Upload};
 
 /// A file that appears at its final path only on [`AtomicFile::commit`].
 pub struct AtomicFile {
-    tmp: tempfile::NamedTempFile,
-    path: PathBuf,
+    target: Target,
+    path: Location,
+}
+
+enum Target {
+    Local(tempfile::NamedTempFile),
+    /// Shared with the writer's handle; taken out at commit.
+    Object(Arc<std::sync::Mutex<Option<Upload>>>),
+}
+
+/// The writing end of an object's upload.
+struct UploadHandle(Arc<std::sync::Mutex<Option<Upload>>>);
+
+impl Write for UploadHandle {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let mut slot = self.0.lock().map_err(|_| std::io::Error::other("upload state poisoned"))?;
+        let upload = slot.as_mut().ok_or_else(|| std::io::Error::other("the upload has ended"))?;
+        upload.write(b).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl AtomicFile {
-    pub fn create(path: &Path) -> anyhow::Result<AtomicFile> {
+    pub fn create(path: &Location) -> anyhow::Result<AtomicFile> {
+        match path {
+            Location::Local(p) => Self::create_local(p),
+            Location::Object(u) => Ok(AtomicFile {
+                target: Target::Object(Arc::new(std::sync::Mutex::new(Some(Upload::start(u)?)))),
+                path: path.clone(),
+            }),
+        }
+    }
+
+    fn create_local(path: &Path) -> anyhow::Result<AtomicFile> {
         let dir = parent(path);
         std::fs::create_dir_all(dir)
             .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
@@ -35,47 +73,83 @@ impl AtomicFile {
         let tmp = builder
             .tempfile_in(dir)
             .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
-        Ok(AtomicFile { tmp, path: path.to_owned() })
+        Ok(AtomicFile { target: Target::Local(tmp), path: Location::Local(path.to_owned()) })
     }
 
-    /// A second handle on the temporary file, for writers that want to own one.
-    pub fn handle(&self) -> anyhow::Result<File> {
-        self.tmp.as_file().try_clone().with_kind(Kind::Io, || format!("writing {}", self.path.display()))
+    /// A second handle on the temporary file (or the upload), for writers
+    /// that want to own one.
+    pub fn handle(&self) -> anyhow::Result<Box<dyn Write + Send>> {
+        match &self.target {
+            Target::Local(tmp) => Ok(Box::new(
+                tmp.as_file()
+                    .try_clone()
+                    .with_kind(Kind::Io, || format!("writing {}", self.path.display()))?,
+            )),
+            Target::Object(u) => Ok(Box::new(UploadHandle(u.clone()))),
+        }
     }
 
-    pub fn path(&self) -> &Path {
+    pub fn path(&self) -> &Location {
         &self.path
     }
 
     /// Makes the content durable, then gives it its final name: renamed
     /// before its data is on disk, a crash could leave a complete-looking
-    /// name over a file of zeros.
-    pub fn commit(self) -> anyhow::Result<()> {
+    /// name over a file of zeros. An upload is completed: the object
+    /// appears whole. Returns its size in bytes.
+    pub fn commit(self) -> anyhow::Result<u64> {
         let path = self.path;
+        let tmp = match self.target {
+            Target::Local(tmp) => tmp,
+            Target::Object(slot) => {
+                let upload = slot
+                    .lock()
+                    .map_err(|_| failure(Kind::Internal, "upload state poisoned"))?
+                    .take()
+                    .ok_or_else(|| failure(Kind::Internal, format!("{path}: the upload has ended")))?;
+                return upload.complete();
+            }
+        };
         let synced = match crate::faults::fail_sync() {
             Some(_) => Err(std::io::Error::other("sync failed (simulated)")),
-            None => self.tmp.as_file().sync_all(),
+            None => tmp.as_file().sync_all(),
         };
         synced.with_kind(Kind::Io, || format!("writing {}", path.display()))?;
-        self.tmp
-            .persist(&path)
+        let Location::Local(local) = &path else {
+            return Err(failure(Kind::Internal, "a local file with a URL"));
+        };
+        tmp.persist(local)
             .map_err(|e| e.error)
             .with_kind(Kind::Io, || format!("renaming into {}", path.display()))?;
-        sync_dir(parent(&path));
-        Ok(())
+        sync_dir(parent(local));
+        Ok(std::fs::metadata(local).map(|m| m.len()).unwrap_or(0))
     }
 }
 
-/// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `bytes` to `path` atomically. An object is written in one
+/// request, which every store applies whole.
+pub fn write_atomic(path: &Location, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Location::Object(u) = path {
+        return crate::storage::put(u, bytes.to_vec());
+    }
     let f = AtomicFile::create(path)?;
     f.handle()?.write_all(bytes).with_kind(Kind::Io, || format!("writing {}", path.display()))?;
-    f.commit()
+    f.commit().map(drop)
 }
 
-/// Removes temporary files a killed run left beside `path`. Only called
-/// while holding the job's lock, so no live writer owns them.
-pub fn sweep_stale(path: &Path) {
+/// Removes what a killed run left beside `path`: temporary files, or
+/// unfinished uploads. Only called while holding the job's lock, so no
+/// live writer owns them.
+pub fn sweep_stale(path: &Location) {
+    let path = match path {
+        Location::Local(p) => p,
+        Location::Object(u) => {
+            if let Err(e) = crate::storage::abort_stale(u) {
+                tracing::warn!(object = %u, "cannot abort an unfinished upload: {e:#}");
+            }
+            return;
+        }
+    };
     let prefix = format!(".{}.", file_name(path));
     let Ok(entries) = std::fs::read_dir(parent(path)) else {
         return;
@@ -122,7 +196,7 @@ fn sync_dir(dir: &Path) {
 /// still reports failure (a full disk at the very end must not commit a
 /// truncated file).
 struct Sink {
-    buf: BufWriter<File>,
+    buf: BufWriter<Box<dyn Write + Send>>,
     written: u64,
     error: Arc<std::sync::Mutex<Option<std::io::Error>>>,
 }
@@ -172,7 +246,7 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn create(path: &Path, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
+    pub fn create(path: &Location, format: Format, schema: &Schema) -> anyhow::Result<TableWriter> {
         let file = AtomicFile::create(path)?;
         let flush_error = Arc::new(std::sync::Mutex::new(None));
         let out = Sink {

@@ -37,10 +37,29 @@ pub fn check(path: &Path, bytes: u64) -> anyhow::Result<()> {
     let metadata = catch_panic(Kind::Data, what, || {
         ParquetReader::new(open()?).get_metadata().cloned().with_kind(Kind::Data, what)
     })?;
-    let mut reader = BufReader::with_capacity(8 << 10, open()?);
-    let corrupt = |msg: String| {
-        failure(Kind::Data, format!("{}: {msg}; is the file corrupt or truncated?", path.display()))
-    };
+    check_groups(&path.display().to_string(), &metadata, BufReader::with_capacity(8 << 10, open()?), bytes)
+}
+
+/// The same checks on an object, by ranged GETs of the footer and the
+/// page headers: a few small requests per column chunk, never the data.
+pub fn check_object(url: &crate::storage::ObjectUrl, bytes: u64) -> anyhow::Result<()> {
+    let what = || format!("cannot read the Parquet footer of {url}");
+    let open = || crate::storage::RangeRead::open(url, bytes);
+    check_footer(&mut open()?, bytes).map_err(|msg| failure(Kind::Data, format!("{url}: {msg}")))?;
+    let metadata = catch_panic(Kind::Data, what, || {
+        polars_parquet::read::read_metadata(&mut open()?).with_kind(Kind::Data, what)
+    })?;
+    check_groups(&url.to_string(), &metadata, open()?, bytes)
+}
+
+fn check_groups<R: Read + Seek>(
+    shown: &str,
+    metadata: &polars_parquet::read::FileMetadata,
+    mut reader: R,
+    bytes: u64,
+) -> anyhow::Result<()> {
+    let corrupt =
+        |msg: String| failure(Kind::Data, format!("{shown}: {msg}; is the file corrupt or truncated?"));
     for (g, group) in metadata.row_groups.iter().enumerate() {
         let ranges = std::iter::once(group.full_byte_range()).chain(group.byte_ranges_iter());
         if let Some(r) = ranges.into_iter().find(|r| r.start > r.end || r.end > bytes) {
@@ -64,7 +83,7 @@ pub fn check(path: &Path, bytes: u64) -> anyhow::Result<()> {
 /// Decodes the footer with the thrift decoder of polars-parquet-format,
 /// which charges every list against a byte budget before reserving it.
 /// A list may not promise more elements than the footer has bytes.
-fn check_footer(file: &mut File, bytes: u64) -> Result<(), String> {
+fn check_footer<R: Read + Seek>(file: &mut R, bytes: u64) -> Result<(), String> {
     if bytes < 12 {
         return Err(format!("{bytes} bytes is too small for a Parquet file"));
     }
@@ -90,8 +109,8 @@ fn check_footer(file: &mut File, bytes: u64) -> Result<(), String> {
 }
 
 /// Walks a column chunk's page headers, skipping the page bodies.
-fn check_pages(
-    reader: &mut BufReader<File>,
+fn check_pages<R: Read + Seek>(
+    reader: &mut R,
     range: Range<u64>,
     rows: usize,
     flat: bool,

@@ -4,8 +4,6 @@
 //! input headers is found here, and all of them are reported together:
 //! a user fixing a mapping should not discover the problems one run at a time.
 
-use std::path::PathBuf;
-
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -15,6 +13,7 @@ use crate::input::{self, InputFile, ReadSpec};
 use crate::job::{Features, Format, Job};
 use crate::model::{Model, ModelInfo, plural};
 use crate::score::{self, OutColumn};
+use crate::storage::Location;
 
 pub struct Plan {
     pub job: Job,
@@ -24,7 +23,7 @@ pub struct Plan {
     pub feeds: Vec<InputFeed>,
     pub outs: Vec<OutColumn>,
     pub read: ReadSpec,
-    pub output_path: PathBuf,
+    pub output_path: Location,
     pub output_schema: Schema,
 }
 
@@ -63,7 +62,7 @@ fn combine(issues: Vec<Issue>) -> anyhow::Error {
 }
 
 fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Option<Plan> {
-    let info = match ModelInfo::load(&job.model) {
+    let info = match ModelInfo::load_from(&job.model) {
         Ok(i) => i,
         Err(e) => {
             issues.push(Issue::from_error(&e));

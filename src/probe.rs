@@ -24,7 +24,11 @@ pub fn read_and_convert(
     columns: &[&str],
     chunk_rows: usize,
 ) -> anyhow::Result<Counts> {
-    let file = InputFile { path: path.to_owned(), format, bytes: std::fs::metadata(path)?.len() };
+    let file = InputFile {
+        path: crate::storage::Location::Local(path.to_owned()),
+        format,
+        bytes: std::fs::metadata(path)?.len(),
+    };
     let feed = InputFeed {
         input: "x".into(),
         elem: Elem::F32,

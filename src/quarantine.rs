@@ -2,7 +2,6 @@
 //! as `<output name>.rejected.csv`, only when a run rejects any.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
@@ -12,12 +11,16 @@ use crate::input::InputFile;
 use crate::job::Format;
 use crate::ledger::FileEntry;
 use crate::output::{AtomicFile, TableWriter, sweep_stale};
+use crate::storage::Location;
 
 /// `scores.parquet` → `scores.rejected.csv`, beside it.
-pub fn path_for(output: &Path) -> PathBuf {
-    let stem =
-        output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into());
-    output.with_file_name(format!("{stem}.rejected.csv"))
+pub fn path_for(output: &Location) -> Location {
+    let name = output.file_name();
+    let stem = match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => &name,
+    };
+    output.with_file_name(&format!("{stem}.rejected.csv"))
 }
 
 /// One chunk's bad values, grouped by the row they are in: a row with two
@@ -44,9 +47,9 @@ impl<'a> BadRows<'a> {
     }
 
     /// The first bad row, as one line naming the file, row, column and value.
-    pub fn first(&self, file: &Path, first_row: u64) -> Option<String> {
+    pub fn first(&self, file: &dyn std::fmt::Display, first_row: u64) -> Option<String> {
         let (row, ps) = self.by_row.iter().next()?;
-        Some(format!("{}: row {}, {}", file.display(), first_row + *row as u64 + 1, describe(ps)))
+        Some(format!("{file}: row {}, {}", first_row + *row as u64 + 1, describe(ps)))
     }
 
     /// True for the rows of a `height`-row chunk that are not rejected.
@@ -101,13 +104,13 @@ fn describe(ps: &[&Problem]) -> String {
 
 /// The quarantine file of one run, created at the first rejected row.
 pub struct Quarantine {
-    path: PathBuf,
+    path: Location,
     writer: Option<TableWriter>,
 }
 
 impl Quarantine {
     /// Removes what a killed run of this date left half-written.
-    pub fn open(output: &Path) -> Quarantine {
+    pub fn open(output: &Location) -> Quarantine {
         let path = path_for(output);
         sweep_stale(&path);
         Quarantine { path, writer: None }
@@ -141,7 +144,7 @@ impl Quarantine {
 
 /// A quarantine file written in full, waiting to be committed.
 pub struct Finished {
-    path: PathBuf,
+    path: Location,
     written: Option<(AtomicFile, u64)>,
 }
 
@@ -154,14 +157,15 @@ impl Finished {
     /// date when this run rejected nothing (it would describe another output).
     pub fn commit(self) -> anyhow::Result<Option<FileEntry>> {
         let Some((file, rows)) = self.written else {
-            if self.path.is_file() {
-                std::fs::remove_file(&self.path)
-                    .with_kind(Kind::Io, || format!("removing stale {}", self.path.display()))?;
+            match &self.path {
+                Location::Local(p) if p.is_file() => std::fs::remove_file(p)
+                    .with_kind(Kind::Io, || format!("removing stale {}", self.path.display()))?,
+                Location::Local(_) => {}
+                Location::Object(u) => crate::storage::delete(u)?,
             }
             return Ok(None);
         };
-        file.commit()?;
-        let bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let bytes = file.commit()?;
         Ok(Some(FileEntry { path: self.path, bytes, rows: Some(rows) }))
     }
 }
@@ -182,12 +186,13 @@ mod tests {
         let mask = bad.keep_mask(5);
         let keep: Vec<Option<bool>> = (0..5).map(|i| mask.get(i)).collect();
         assert_eq!(keep, [true, false, true, false, true].map(Some));
-        let first = bad.first(Path::new("in.csv"), 10).unwrap();
+        let first = bad.first(&"in.csv", 10).unwrap();
         assert_eq!(first, "in.csv: row 12, column \"b\": \"x\": not a valid number");
     }
 
     #[test]
     fn the_quarantine_sits_beside_the_output() {
-        assert_eq!(path_for(Path::new("/o/scores.parquet")), Path::new("/o/scores.rejected.csv"));
+        let output = Location::Local("/o/scores.parquet".into());
+        assert_eq!(path_for(&output), std::path::Path::new("/o/scores.rejected.csv"));
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Kind, failure, kind_of};
 use crate::features;
 use crate::input::{ChunkReader, UnparsableCell};
 use crate::job::{Job, Policy};
-use crate::ledger::{ErrorEntry, FileEntry, Ledger, ModelEntry, Record, Rows, Status};
+use crate::ledger::{ErrorEntry, FileEntry, Ledger, Lock, ModelEntry, Record, Rows, Status};
 use crate::output::{BackgroundWriter, TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
 use crate::quarantine::{BadRows, Quarantine};
@@ -57,7 +57,7 @@ pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
 
 pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outcome> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
-    let _lock = ledger.lock(date)?;
+    let lock = ledger.lock(date)?;
     if !opts.force
         && let Some(done) = ledger.done(date)?
     {
@@ -71,7 +71,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     info!(job = %job.name, %date, forced = opts.force, threads, "run started");
     let mut progress = Progress::default();
     let sampler = crate::memory::Sampler::start();
-    let result = execute(job, date, threads, &mut progress);
+    let result = execute(job, date, threads, &lock, &mut progress);
     let peak_memory = sampler.finish();
     let t = &progress.timing;
     tracing::debug!(
@@ -106,12 +106,16 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         error: result.as_ref().err().map(|e| ErrorEntry {
             kind: kind_of(e).label().into(),
             exit_code: kind_of(e).exit_code(),
-            message: format!("{e:#}"),
+            message: crate::storage::redact(&format!("{e:#}")),
         }),
     };
     // The record goes last: a date is done only once it says so.
-    let written = ledger.write(&record);
-    if let Some(path) = &job.metrics
+    // A run that lost its lock leaves the record and metrics to the run
+    // that took the date over.
+    let held = lock.ensure_held();
+    let written = held.and_then(|()| ledger.write(&record));
+    if written.is_ok()
+        && let Some(path) = &job.metrics
         && let Err(e) = crate::metrics::write(path, &record)
     {
         warn!("cannot write metrics file {}: {e:#}", path.display());
@@ -125,7 +129,13 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     Ok(Outcome { record, skipped: false })
 }
 
-fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) -> anyhow::Result<()> {
+fn execute(
+    job: &Job,
+    date: NaiveDate,
+    threads: usize,
+    lock: &Lock,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let plan = plan::build(job.clone(), date)?;
     progress.model = Some(ModelEntry {
         path: plan.model.info.path.clone(),
@@ -135,7 +145,7 @@ fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) 
     progress.inputs =
         plan.files.iter().map(|f| FileEntry { path: f.path.clone(), bytes: f.bytes, rows: None }).collect();
     sweep_stale(&plan.output_path);
-    match score_all(&plan, threads, false, progress) {
+    match score_all(&plan, threads, false, lock, progress) {
         // A typed CSV read stops at the first cell it cannot parse, without
         // saying which row; read the text and convert it ourselves to find out.
         Err(e) if e.chain().any(|c| c.is::<UnparsableCell>()) => {
@@ -144,7 +154,7 @@ fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) 
             progress.rows = Rows::default();
             progress.quarantine = None;
             progress.first_rejected = None;
-            score_all(&plan, threads, true, progress)
+            score_all(&plan, threads, true, lock, progress)
         }
         other => other,
     }
@@ -153,7 +163,13 @@ fn execute(job: &Job, date: NaiveDate, threads: usize, progress: &mut Progress) 
 /// Reads, checks, scores and writes every chunk of the day, then commits
 /// the quarantine and the output if the rows add up and the rejects are
 /// within the limit.
-fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress) -> anyhow::Result<()> {
+fn score_all(
+    plan: &Plan,
+    threads: usize,
+    as_text: bool,
+    lock: &Lock,
+    progress: &mut Progress,
+) -> anyhow::Result<()> {
     let mut read = plan.read.clone();
     if as_text {
         read.csv_dtypes = vec![DataType::String; read.columns.len()];
@@ -278,9 +294,11 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
             ),
         ));
     }
-    let path = file.path().to_owned();
-    file.commit()?;
-    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let path = file.path().clone();
+    // A lock in a bucket can be lost (cut off from the store past its
+    // lease, another run took over): then this run must not commit.
+    lock.ensure_held()?;
+    let bytes = file.commit()?;
     progress.output = Some(FileEntry { path, bytes, rows: Some(written) });
     Ok(())
 }

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use chrono::format::{Item, StrftimeItems};
 
+use crate::storage::{Location, is_url};
+
 /// A path template expanded from the run date with strftime codes.
 #[derive(Clone, Debug)]
 pub struct Template {
@@ -22,21 +24,43 @@ impl Template {
         if StrftimeItems::new(raw).any(|i| matches!(i, Item::Error)) {
             bail!("{field} {raw:?} has an invalid % code (strftime; write %% for a literal %)");
         }
+        if is_url(raw) {
+            Location::parse(raw, base).map_err(|e| anyhow::anyhow!("{field}: {e:#}"))?;
+        }
         Ok(Template { raw: raw.to_owned(), base: base.to_owned() })
+    }
+
+    pub fn is_url(&self) -> bool {
+        is_url(&self.raw)
     }
 
     pub fn raw(&self) -> &str {
         &self.raw
     }
 
-    /// The path for `date`, resolved against the job file's directory.
-    pub fn expand(&self, date: chrono::NaiveDate) -> PathBuf {
-        clean(self.base.join(date.format(&self.raw).to_string()))
+    /// The path for `date`, resolved against the job file's directory, or
+    /// the URL for `date`.
+    pub fn expand(&self, date: chrono::NaiveDate) -> Location {
+        let text = date.format(&self.raw).to_string();
+        // A URL template parsed when loaded; its expansion keeps its scheme and bucket.
+        Location::parse(&text, &self.base).unwrap_or_else(|_| Location::Local(clean(self.base.join(&text))))
     }
 
     /// The leading directories that do not depend on the date: where the
     /// run records go by default, so that they sit beside the outputs.
-    pub fn static_dir(&self) -> PathBuf {
+    pub fn static_dir(&self) -> Location {
+        if let Some((scheme, rest)) = self.raw.split_once("://") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            let mut url = format!("{scheme}://{}", parts[0]);
+            for part in &parts[1..parts.len().saturating_sub(1)] {
+                if part.contains('%') {
+                    break;
+                }
+                url.push('/');
+                url.push_str(part);
+            }
+            return Location::parse(&url, &self.base).unwrap_or_else(|_| Location::Local(self.base.clone()));
+        }
         let mut dir = self.base.clone();
         let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
         for part in &parts[..parts.len().saturating_sub(1)] {
@@ -45,7 +69,7 @@ impl Template {
             }
             dir.push(part);
         }
-        clean(dir)
+        Location::Local(clean(dir))
     }
 }
 
@@ -98,5 +122,16 @@ mod tests {
         let err = Template::new("input.path", "in/%Q.csv", Path::new("/j")).unwrap_err();
         assert!(format!("{err:#}").contains("invalid % code"), "{err:#}");
         assert!(Template::new("input.path", "  ", Path::new("/j")).is_err());
+        assert!(Template::new("input.path", "ftp://h/%Y.csv", Path::new("/j")).is_err());
+    }
+
+    #[test]
+    fn urls_expand_and_keep_their_bucket() {
+        let t =
+            Template::new("output.path", "s3://scores/daily/%Y/%m/s-%d.parquet", Path::new("/j")).unwrap();
+        assert_eq!(t.expand(date()).to_string(), "s3://scores/daily/2026/11/s-23.parquet");
+        assert_eq!(t.static_dir().to_string(), "s3://scores/daily");
+        let t = Template::new("output.path", "s3://scores/s-%d.parquet", Path::new("/j")).unwrap();
+        assert_eq!(t.static_dir().to_string(), "s3://scores");
     }
 }

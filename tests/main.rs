@@ -14,6 +14,7 @@ mod memory;
 mod props;
 mod readme;
 mod run;
+mod s3;
 mod schedule;
 mod zoo;
 

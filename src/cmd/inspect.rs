@@ -12,7 +12,12 @@ pub fn inspect(path: &Path) -> anyhow::Result<u8> {
 }
 
 fn describe(path: &Path) -> anyhow::Result<String> {
-    let info = ModelInfo::load(path)?;
+    let text = path.to_string_lossy();
+    let info = if crate::storage::is_url(&text) {
+        ModelInfo::load_from(&crate::storage::Location::parse(&text, Path::new("."))?)?
+    } else {
+        ModelInfo::load(path)?
+    };
     let mut s = String::new();
     writeln!(s, "model     {}", info.path.display())?;
     writeln!(s, "sha256    {}", info.sha256)?;

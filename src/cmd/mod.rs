@@ -34,6 +34,8 @@ pub fn main() -> u8 {
         Ok(Ok(code)) => code,
         Ok(Err(err)) => {
             let kind = kind_of(&err);
+            // polars' and object_store's messages may quote a URL whole.
+            let err = anyhow::anyhow!("{}", crate::storage::redact(&format!("{err:#}")));
             match logging::format() {
                 LogFormat::Json => {
                     tracing::error!(kind = kind.label(), exit_code = kind.exit_code(), "{err:#}")
@@ -69,6 +71,9 @@ fn run() -> anyhow::Result<u8> {
     let job = cli.command.job_file().map(Job::load);
     let log_file = job.as_ref().and_then(|j| j.as_ref().ok()).and_then(|j| j.log_file.clone());
     let _log_guard = logging::init(cli.log_format, cli.verbose, cli.quiet, log_file.as_deref());
+    if let Some(Ok(j)) = &job {
+        crate::storage::configure(&j.storage);
+    }
     signals::install().with_kind(Kind::Internal, || "installing signal handlers")?;
     let job = || -> anyhow::Result<Job> {
         match job {

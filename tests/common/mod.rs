@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod models;
+pub mod s3server;
 
 pub struct Workdir {
     dir: tempfile::TempDir,

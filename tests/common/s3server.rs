@@ -1,0 +1,181 @@
+//! A real S3 server on 127.0.0.1, in-process: `s3s-fs` (objects are files
+//! under a temporary directory) behind `s3s`'s protocol layer, which checks
+//! SigV4 signatures. It implements what batchscore relies on: multipart
+//! upload (parts under 5 MiB refused, the object invisible until completed),
+//! ranged GET, and conditional PUT (If-None-Match: *, If-Match). Its
+//! conditional checks are not atomic against a concurrent writer; the tests
+//! never race two creates.
+
+use std::path::PathBuf;
+
+use hyper_util::rt::TokioIo;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+
+pub const ACCESS_KEY: &str = "batchscore-test";
+pub const SECRET_KEY: &str = "batchscore-test-secret";
+
+pub struct S3Server {
+    pub endpoint: String,
+    root: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    tasks: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl S3Server {
+    /// A server that checks signatures against [`ACCESS_KEY`] and [`SECRET_KEY`].
+    pub fn start() -> S3Server {
+        Self::start_with(true)
+    }
+
+    /// A server that serves anyone, as a plain web server does.
+    pub fn start_public() -> S3Server {
+        Self::start_with(false)
+    }
+
+    fn start_with(auth: bool) -> S3Server {
+        let root = tempfile::Builder::new().prefix("batchscore-s3-").tempdir().expect("server root");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
+        let mut b = S3ServiceBuilder::new(fs);
+        if auth {
+            b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        }
+        let service = b.build();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let conns = tasks.clone();
+        let accept = async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let service = service.clone();
+                let conn = async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                };
+                if let Ok(mut set) = conns.lock() {
+                    set.spawn(conn);
+                }
+            }
+        };
+        tasks.lock().expect("tasks").spawn_on(accept, rt.handle());
+        S3Server { endpoint, root, rt, tasks }
+    }
+
+    /// A bucket is a directory.
+    pub fn bucket(&self, name: &str) -> &Self {
+        std::fs::create_dir_all(self.root.path().join(name)).expect("bucket");
+        self
+    }
+
+    /// Puts an object by writing its file and its ETag as s3s-fs stores
+    /// them (without a stored ETag, s3s-fs hashes the whole file on every
+    /// GET, which makes ranged reads of a large object crawl).
+    pub fn put(&self, bucket: &str, key: &str, bytes: impl AsRef<[u8]>) {
+        use sha2::Digest;
+        let p = self.path(bucket, key);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        let digest = sha2::Sha256::digest(bytes.as_ref());
+        let e_tag: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        std::fs::write(p, bytes).expect("put");
+        let info = self.root.path().join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            base64_url(bucket.as_bytes()),
+            base64_url(key.as_bytes())
+        ));
+        std::fs::write(info, format!("{{\"e_tag\":\"{e_tag}\"}}")).expect("object info");
+    }
+
+    pub fn path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.path().join(bucket).join(key)
+    }
+
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(bucket, key)).ok()
+    }
+
+    /// Keys under `prefix` in `bucket`, sorted, as files (hidden ones too).
+    pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let root = self.root.path().join(bucket);
+        let mut out = vec![];
+        let mut stack = vec![root.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let key = p.strip_prefix(&root).expect("prefix").to_string_lossy().replace('\\', "/");
+                    if key.starts_with(prefix) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn pending_uploads(&self) -> usize {
+        std::fs::read_dir(self.root.path())
+            .expect("root")
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with(".upload-") && n.ends_with(".json")
+            })
+            .count()
+    }
+
+    /// Stops listening and drops every open connection, as a crashed
+    /// server would.
+    pub fn stop(&self) {
+        let tasks = self.tasks.clone();
+        self.rt.block_on(async move {
+            let mut set = std::mem::take(&mut *tasks.lock().expect("tasks"));
+            set.abort_all();
+            while set.join_next().await.is_some() {}
+        });
+    }
+
+    /// Environment for a batchscore run against this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+            // Failures should show in seconds, not minutes.
+            ("POLARS_CLOUD_MAX_RETRIES", "1".to_owned()),
+            ("POLARS_CLOUD_RETRY_TIMEOUT_MS", "2000".to_owned()),
+            ("POLARS_HTTP_CONNECT_TIMEOUT_SECONDS", "5".to_owned()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Unpadded URL-safe base64, as s3s-fs names its object-info files.
+fn base64_url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
