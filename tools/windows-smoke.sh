@@ -87,8 +87,8 @@ cp "$win_exe" "$shim" "$smoke/zwin/"
 zpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
 mkdir -p "$smoke/log"
 # lin/win ARGS...: the Linux binary, or batchscore.exe under wine, in its tree.
-lin() { (cd "$smoke/lin" && "$lin_exe" "$@"); }
-win() { (cd "$smoke/zwin" && "$wine" "$smoke/zwin/batchscore.exe" "$@"); }
+lin() { (cd "$smoke/lin" && exec "$lin_exe" "$@"); }
+win() { (cd "$smoke/zwin" && exec "$wine" "$smoke/zwin/batchscore.exe" "$@"); }
 # expect CODE NAME COMMAND...: runs it, keeps stdout and stderr in log/NAME.{out,err}.
 expect() {
     local want=$1 name=$2 got=0
@@ -105,6 +105,8 @@ same() { # same DESCRIPTION LINUX_FILE WINDOWS_FILE
     if [ -f "$3" ] && cmp -s "$2" "$3"; then ok "$1"; else fail "$1: $3 differs from $2"; fi
 }
 has() { grep -qF -- "$2" "$1"; }
+# The error line of a run's log, for the record of what Windows said.
+show_error() { { grep -o 'error: .*' "$1" || echo "(no error line)"; } | sed 's/^/     /'; }
 
 zjob=$(zpath "$smoke/zwin/jobs/demo.toml")
 day=2026-11-23
@@ -154,7 +156,7 @@ hold_pid=$!
 bg_pids+=("$hold_pid")
 for _ in $(seq 100); do has "$smoke/log/holdopen.out" holding && break; sleep 0.1; done
 expect 74 win-force-held win run "$zjob" --date $day --force
-grep -o 'error: .*' "$smoke/log/win-force-held.err" | sed 's/^/     /'
+show_error "$smoke/log/win-force-held.err"
 kill -KILL "$hold_pid" 2>/dev/null || true
 wait "$hold_pid" 2>/dev/null || true
 same "the held output is whole and unchanged" "$smoke/lin/out/demo/scores-$day.csv" "$out"
@@ -230,7 +232,10 @@ zslow=$(zpath "$smoke/zwin/jobs/slow.toml")
 slow_out=$smoke/zwin/out/slow
 # start_slow NAME: a background run of the slow day; waits until it writes its temporary output.
 start_slow() {
-    win run "$zslow" --date $slow --threads 1 >"$smoke/log/$1.out" 2>"$smoke/log/$1.err" &
+    # Not through win(): a function in the background is a subshell of its
+    # own, and the signals below must reach the process itself.
+    (cd "$smoke/zwin" && exec "$wine" "$smoke/zwin/batchscore.exe" run "$zslow" --date $slow --threads 1) \
+        >"$smoke/log/$1.out" 2>"$smoke/log/$1.err" &
     slow_pid=$!
     bg_pids+=("$slow_pid")
     for _ in $(seq 600); do
@@ -249,7 +254,7 @@ finish() {
 }
 if start_slow win-slow-a; then
     expect 75 win-locked win run "$zslow" --date $slow
-    grep -o 'error: .*' "$smoke/log/win-locked.err" | sed 's/^/     /'
+    show_error "$smoke/log/win-locked.err"
     # wine turns SIGINT into the console's CTRL_C_EVENT, which Ctrl+C sends on Windows.
     kill -INT "$slow_pid"
     finish win-slow-a 130
