@@ -5,8 +5,8 @@
 # codes and files are what Linux gives (tests/ check those on Linux). Exits
 # non-zero on any difference.
 #
-# Opt-in, not part of .ci/run: the two release builds take ~20 minutes each
-# on 2 cores the first time (seconds afterwards).
+# Opt-in, not part of .ci/run: each release build takes ~20 minutes on an
+# idle 2-core machine the first time (over an hour under load), seconds after.
 #
 # Needs: the rustup target x86_64-pc-windows-gnu, Debian's gcc-mingw-w64-x86-64
 # and wine64 (wine 8). Environment: CARGO_TARGET_DIR as for cargo;
