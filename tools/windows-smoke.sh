@@ -13,7 +13,7 @@
 # SMOKE_LINUX_BIN, a Linux release binary of the same source to compare with
 # (default: build one in CARGO_TARGET_DIR); SMOKE_DIR, the scratch directory
 # (default: a new one under /tmp, removed on success); SMOKE_ROWS, rows of
-# the generated slow day (default 200000), for the tests that stop a run
+# the generated slow day (default 500000), for the tests that stop a run
 # midway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -218,7 +218,7 @@ check "the next start has nothing to catch up" has "$smoke/log/win-task-again.er
 step "a second run while the first holds the lock; Ctrl+C; a hard stop"
 # A day big enough to take seconds under wine, in small chunks, so that the
 # tests below catch the run midway.
-slow=2026-11-25 rows=${SMOKE_ROWS:-200000}
+slow=2026-11-25 rows=${SMOKE_ROWS:-500000}
 for t in lin zwin; do
     mkdir -p "$smoke/$t/data/slow"
     awk -v rows="$rows" 'NR == 1 { print; next } { r[n++] = $0 } END { for (i = 0; i < rows; i++) print r[i % n] }' \
