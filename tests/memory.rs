@@ -4,6 +4,9 @@
 //! stays). Slow (it writes and scores 22M rows), so opt-in, and best in release:
 //!
 //!     cargo test --release --test main -- memory --ignored --nocapture
+//!
+//! Linux only: the run record has `peak_memory` only there (src/memory.rs).
+#![cfg(target_os = "linux")]
 
 use crate::common::{JobToml, Workdir, models};
 use polars::prelude::*;
@@ -57,7 +60,6 @@ fn peak(rows: usize) -> (u64, u64) {
 
 #[test]
 #[ignore = "slow: writes and scores 22M rows; run with --ignored"]
-#[cfg(target_os = "linux")]
 fn peak_memory_does_not_grow_with_the_file() {
     let (rss2, anon2) = peak(2_000_000);
     let (rss20, anon20) = peak(20_000_000);
