@@ -258,7 +258,9 @@ impl ModelInfo {
         }
         let path = self.path.display().to_string();
         let build = || -> anyhow::Result<Compiled> {
-            let mut model = ml::onnx().model_for_proto_model(&self.proto)?;
+            let mut proto = self.proto.clone();
+            ml::fuse_text(&mut proto);
+            let mut model = ml::onnx().model_for_proto_model(&proto)?;
             let n = model.sym("N");
             for (ix, p) in self.inputs.iter().enumerate() {
                 let dt = p

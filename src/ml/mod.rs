@@ -11,11 +11,13 @@ mod op;
 mod preprocess;
 #[cfg(test)]
 mod testutil;
+mod text;
 mod tree;
 mod zipmap;
 
 use tract_onnx::pb;
 
+pub use text::fuse as fuse_text;
 pub use zipmap::strip_zipmap;
 
 /// Op types this layer implements (and so, where tract has its own, replaces).
@@ -33,6 +35,9 @@ pub const OUR_OPS: &[&str] = &[
     "LinearRegressor",
     "SVMClassifier",
     "SVMRegressor",
+    "StringNormalizer",
+    "Tokenizer",
+    "TfIdfVectorizer",
 ];
 
 /// tract's ONNX loader with our operators in its registry.
@@ -42,6 +47,7 @@ pub fn onnx() -> tract_onnx::Onnx {
     preprocess::register(&mut onnx.op_register);
     encoding::register(&mut onnx.op_register);
     linear::register(&mut onnx.op_register);
+    text::register(&mut onnx.op_register);
     onnx
 }
 
