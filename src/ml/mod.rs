@@ -9,6 +9,7 @@ mod encoding;
 mod linear;
 mod op;
 mod preprocess;
+mod reduce;
 #[cfg(test)]
 mod testutil;
 mod text;
@@ -38,6 +39,7 @@ pub const OUR_OPS: &[&str] = &[
     "StringNormalizer",
     "Tokenizer",
     "TfIdfVectorizer",
+    "ReduceLogSumExp",
 ];
 
 /// tract's ONNX loader with our operators in its registry.
@@ -48,6 +50,7 @@ pub fn onnx() -> tract_onnx::Onnx {
     encoding::register(&mut onnx.op_register);
     linear::register(&mut onnx.op_register);
     text::register(&mut onnx.op_register);
+    reduce::register(&mut onnx.op_register);
     onnx
 }
 
