@@ -222,6 +222,15 @@ impl ModelInfo {
         })
     }
 
+    /// The graph, for following each input column to what reads it;
+    /// `widths`: columns fed per input.
+    pub fn missing_graph(
+        &self,
+        widths: &std::collections::HashMap<String, usize>,
+    ) -> Option<ml::missing::Graph<'_>> {
+        ml::missing::Graph::new(&self.proto, widths)
+    }
+
     /// Operators that neither tract nor our layer can run, with the node
     /// that uses each: refused at load, never a wrong score.
     pub fn unsupported(&self) -> Vec<String> {

@@ -179,7 +179,7 @@ fn score_all(plan: &Plan, threads: usize, as_text: bool, progress: &mut Progress
             progress.rows.read += n;
             file_rows += n;
             let mut problems = Vec::new();
-            let converted = features::convert(&chunk.df, &plan.feeds, &|c| bad.repair(c), &mut problems)
+            let converted = features::convert(&chunk.df, &plan.feeds, &|c| plan.repair(c), &mut problems)
                 .map_err(|e| {
                     failure(
                         Kind::Data,

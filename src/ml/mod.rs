@@ -7,6 +7,7 @@
 mod attrs;
 mod encoding;
 mod linear;
+pub mod missing;
 mod op;
 mod preprocess;
 mod reduce;
