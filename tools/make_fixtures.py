@@ -1063,6 +1063,57 @@ def zoo_text(D=None):
             zipmap=True)
 
 
+# ---------------------------------------------------------------- zoo: the other ai.onnx.ml tensor operators
+
+def zoo_ml_misc():
+    """CategoryMapper, ArrayFeatureExtractor on strings, LabelEncoder with
+    ai.onnx.ml 4 tensor attributes, and FeatureVectorizer: no converter in
+    tools/requirements.txt emits them for a tabular pipeline (skl2onnx
+    writes LabelEncoder with list attributes and Concat instead of
+    FeatureVectorizer), so one graph built with onnx.helper runs them all."""
+    def build():
+        rng = np.random.default_rng(31)
+        n = 300
+        df = pd.DataFrame({
+            "home city": rng.choice(["paris", "lyon", "nice", "lille", "Paris"], n),
+            "colour": rng.choice(["red", "green", "blue", "mauve"], n),
+            "size": rng.gamma(2.0, 1.5, n).astype(np.float32),
+        })
+        S, F = TensorProto.STRING, TensorProto.FLOAT
+        nodes = [
+            helper.make_node("Concat", ["home_city", "colour"], ["both"], axis=1),
+            helper.make_node("ArrayFeatureExtractor", ["both", "pick"], ["picked"], domain="ai.onnx.ml"),
+            helper.make_node("CategoryMapper", ["picked"], ["colour_code"], domain="ai.onnx.ml",
+                             cats_strings=["red", "green", "blue"], cats_int64s=[0, 1, 2], default_int64=-1),
+            helper.make_node("LabelEncoder", ["home_city"], ["city_value"], domain="ai.onnx.ml",
+                             keys_tensor=helper.make_tensor("k", S, [3], [b"paris", b"lyon", b"nice"]),
+                             values_tensor=helper.make_tensor("v", F, [3], [1.5, -2.0, 0.25]),
+                             default_tensor=helper.make_tensor("d", F, [1], [-9.0])),
+            helper.make_node("Cast", ["colour_code"], ["colour_f"], to=TensorProto.FLOAT),
+            helper.make_node("FeatureVectorizer", ["colour_f", "city_value", "size"], ["features"],
+                             domain="ai.onnx.ml", inputdimensions=[1, 1, 1]),
+            helper.make_node("LinearRegressor", ["features"], ["variable"], domain="ai.onnx.ml",
+                             coefficients=[0.5, 1.0, 2.0], intercepts=[0.1]),
+        ]
+        graph = helper.make_graph(
+            nodes, "ml_misc",
+            [helper.make_tensor_value_info("home_city", S, [None, 1]),
+             helper.make_tensor_value_info("colour", S, [None, 1]),
+             helper.make_tensor_value_info("size", F, [None, 1])],
+            [helper.make_tensor_value_info("variable", F, [None, 1])],
+            [numpy_helper.from_array(np.array([1], dtype=np.int64), "pick")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("ai.onnx.ml", 4)])
+        model.ir_version = 8
+        spec = [("home city", "home_city", "string"), ("colour", "colour", "string"), ("size", "size", "float32")]
+        save_zoo("ml_misc_strings", model, df, per_column(spec), "onnx.helper",
+                 "hand-built: Concat of strings → ArrayFeatureExtractor → CategoryMapper → Cast; LabelEncoder "
+                 "(ai.onnx.ml 4 keys_tensor/values_tensor/default_tensor); FeatureVectorizer → LinearRegressor",
+                 "synthetic", "regression")
+
+    attempt("ml_misc_strings", build)
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -1077,6 +1128,7 @@ def main():
     attempt("dense_net", zoo_dense_net)
     zoo_column_transformers()
     zoo_text(D)
+    zoo_ml_misc()
     skipped = {name for name, _ in SKIPPED}
     for p in sorted(ZOO.iterdir()):  # directories of models this script no longer makes
         if p.is_dir() and p.name not in MADE and p.name not in skipped:

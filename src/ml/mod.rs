@@ -31,6 +31,7 @@ pub const OUR_OPS: &[&str] = &[
     "Imputer",
     "Binarizer",
     "Normalizer",
+    "FeatureVectorizer",
     "OneHotEncoder",
     "LabelEncoder",
     "LinearClassifier",
