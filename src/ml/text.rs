@@ -9,7 +9,7 @@
 //! text by text without building that tensor: the working set is then the
 //! chunk's own bytes plus one text's tokens.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use regex::Regex;
 use tract_hir::internal::*;
@@ -565,9 +565,9 @@ fn tfidf_of(a: &Attrs) -> TractResult<TfIdf> {
         max_gram,
         max_skip,
         mode,
-        strs: HashMap::new(),
-        ints: HashMap::new(),
-        edges: HashMap::new(),
+        strs: HashMap::default(),
+        ints: HashMap::default(),
+        edges: HashMap::default(),
         column: vec![None],
         weights: vec![1.0; width],
         width,
