@@ -148,7 +148,7 @@ pub fn score(
     // of holding up the chunk; below a few thousand rows a block costs more
     // than it saves.
     let blocks = (threads * BLOCKS_PER_THREAD).clamp(1, rows.div_ceil(4096).max(1));
-    let per = rows.div_ceil(blocks).max(1);
+    let per = rows.div_ceil(blocks).max(1).min(model.block_rows);
     let run_block = |start: usize| -> anyhow::Result<Vec<Series>> {
         let len = per.min(rows - start);
         let sliced: Vec<Vec<Series>> =
