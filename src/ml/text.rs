@@ -1086,4 +1086,106 @@ mod tests {
         assert_eq!(re2_to_rust(r"[[:alpha:]\d]"), r"[[:alpha:]0-9]");
         assert_eq!(re2_to_rust(r"[]a]\."), r"[]a]\.");
     }
+
+    /// The unfused ops through tract's typing and optimizer (a Tokenizer
+    /// whose tokens something else reads is never fused), and the fused
+    /// rewrite, give the same counts. Unfused, the graph has no Flatten:
+    /// tract cannot flatten [N, tokens], two symbols (a load error, exit 70).
+    #[test]
+    fn unfused_and_fused_graphs_agree_through_tract() {
+        use super::super::testutil as t;
+        use tract_onnx::prelude::*;
+        let node = |op: &str, domain: &str, i: &str, o: &str, attribute: Vec<pb::AttributeProto>| NodeProto {
+            op_type: op.into(),
+            domain: domain.into(),
+            name: o.into(),
+            input: vec![i.into()],
+            output: vec![o.into()],
+            attribute,
+            ..Default::default()
+        };
+        let int = |name: &str, v: i64| pb::AttributeProto {
+            name: name.into(),
+            r#type: pb::attribute_proto::AttributeType::Int as i32,
+            i: v,
+            ..Default::default()
+        };
+        let nodes = vec![
+            node("StringNormalizer", "", "x", "n", vec![t::string("case_change_action", "LOWER")]),
+            node(
+                "Tokenizer",
+                "com.microsoft",
+                "n",
+                "t",
+                vec![
+                    int("mark", 0),
+                    int("mincharnum", 1),
+                    t::string("pad_value", "#"),
+                    t::string("tokenexp", "[a-z]+"),
+                ],
+            ),
+            node(
+                "TfIdfVectorizer",
+                "",
+                "t",
+                "y",
+                vec![
+                    int("min_gram_length", 1),
+                    int("max_gram_length", 2),
+                    int("max_skip_count", 0),
+                    t::string("mode", "TF"),
+                    t::ints("ngram_counts", &[0, 2]),
+                    t::ints("ngram_indexes", &[0, 1, 2]),
+                    t::strings("pool_strings", &["cat", "sat", "cat", "sat"]),
+                ],
+            ),
+        ];
+        let string_input = pb::ValueInfoProto {
+            name: "x".into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: 8,
+                    shape: None,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let model = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![
+                pb::OperatorSetIdProto { domain: String::new(), version: 17 },
+                pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 },
+            ],
+            graph: Some(pb::GraphProto {
+                node: nodes,
+                input: vec![string_input],
+                output: vec![pb::ValueInfoProto { name: "y".into(), ..Default::default() }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let texts = ["The cat SAT", "", "cat cat sat dog cat sat"];
+        let run = |proto: &pb::ModelProto| -> Vec<f32> {
+            let mut m = super::super::onnx().model_for_proto_model(proto).expect("model");
+            let n = m.sym("N");
+            m.set_input_fact(0, InferenceFact::dt_shape(String::datum_type(), tvec![n.to_dim()]))
+                .expect("fact");
+            let plan = m.into_optimized().expect("typed").into_runnable().expect("plan");
+            let x = string_tensor(&[3], texts.iter().map(|s| s.to_string()).collect()).expect("x");
+            let out = plan.run(tvec!(x.into_tvalue())).expect("run");
+            assert_eq!(out[0].shape(), &[3, 3]);
+            out[0].try_as_plain_ram().expect("ram").as_slice::<f32>().expect("f32").to_vec()
+        };
+        let want = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 3.0, 2.0, 2.0];
+        assert_eq!(run(&model), want);
+        let mut fused = model.clone();
+        fuse(&mut fused);
+        assert_eq!(
+            fused.graph.as_ref().expect("graph").node.len(),
+            2,
+            "Tokenizer, Flatten, TfIdf → one node"
+        );
+        assert_eq!(run(&fused), want);
+    }
 }
