@@ -38,6 +38,9 @@ pub enum Repair {
     /// Give the model NaN, for models that route missing values (trees).
     /// Only float inputs can carry it; elsewhere the value is still reported.
     Nan,
+    /// Give the model NaN for a null or a NaN (the model handles a missing
+    /// value in this column); text that is not a number is still reported.
+    MissingAsNan,
     /// Replace it with this value (converted to the input's type).
     Fill(Fill),
 }
@@ -148,7 +151,8 @@ fn convert_column(
             }
         }
     }
-    if target.is_float() && *repair != Repair::Nan && has_nan(&converted)? {
+    let nan_ok = matches!(repair, Repair::Nan | Repair::MissingAsNan);
+    if target.is_float() && !nan_ok && has_nan(&converted)? {
         let mut mark = |row: usize| {
             found.push(Problem {
                 row,
@@ -175,10 +179,23 @@ fn convert_column(
     if found.is_empty() {
         return Ok(converted);
     }
+    let mut others_stay = false;
+    if *repair == Repair::MissingAsNan && target.is_float() {
+        // Only the missing ones become NaN; the rest stay problems (their
+        // rows are dropped, so their nulls may stay).
+        let (missing, other): (Vec<Problem>, Vec<Problem>) =
+            found.into_iter().partition(|p| p.value.is_none());
+        others_stay = !other.is_empty();
+        problems.extend(other);
+        if missing.is_empty() {
+            return Ok(converted);
+        }
+        found = missing;
+    }
     let fill = match repair {
         Repair::None => None,
-        Repair::Nan if target.is_float() => Some(AnyValue::Float64(f64::NAN)),
-        Repair::Nan => None,
+        Repair::Nan | Repair::MissingAsNan if target.is_float() => Some(AnyValue::Float64(f64::NAN)),
+        Repair::Nan | Repair::MissingAsNan => None,
         Repair::Fill(Fill::Number(v)) => Some(AnyValue::Float64(*v)),
         Repair::Fill(Fill::Text(t)) => Some(AnyValue::StringOwned(t.as_str().into())),
     };
@@ -190,7 +207,7 @@ fn convert_column(
     for p in &found {
         bad[p.row] = true;
     }
-    replace(&converted, &bad, fill, target)
+    replace(&converted, &bad, fill, target, others_stay)
 }
 
 /// Any NaN at all? A scan over the raw values (nulls included, whatever
@@ -205,7 +222,13 @@ fn has_nan(s: &Series) -> PolarsResult<bool> {
 }
 
 /// `s` with the `bad` positions set to `fill`, converted to `target`.
-fn replace(s: &Series, bad: &[bool], fill: AnyValue<'_>, target: &DataType) -> anyhow::Result<Series> {
+fn replace(
+    s: &Series,
+    bad: &[bool],
+    fill: AnyValue<'_>,
+    target: &DataType,
+    nulls_allowed: bool,
+) -> anyhow::Result<Series> {
     let cast;
     let s = if s.dtype() == target {
         s
@@ -219,7 +242,7 @@ fn replace(s: &Series, bad: &[bool], fill: AnyValue<'_>, target: &DataType) -> a
         .map(|i| if bad[i] { Ok(fill.clone()) } else { s.get(i) })
         .collect::<PolarsResult<_>>()?;
     let out = Series::from_any_values_and_dtype(s.name().clone(), &values, target, true)?;
-    if out.null_count() > 0 {
+    if out.null_count() > 0 && !nulls_allowed {
         anyhow::bail!("column {:?}: the fill value does not convert to {target}", s.name().as_str());
     }
     Ok(out)

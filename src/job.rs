@@ -55,6 +55,11 @@ struct BadRowsFile {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
+    /// Decided per feature from the model: a null or NaN passes as NaN where
+    /// the model handles a missing value (an Imputer, trees with
+    /// missing-value tracks) and is rejected elsewhere; unparsable text is
+    /// rejected everywhere.
+    Auto,
     /// Quarantine the row, score the rest.
     Reject,
     /// Replace the value with the column's `fill` value; columns without one reject.
@@ -68,6 +73,7 @@ pub enum Policy {
 impl std::fmt::Display for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Policy::Auto => "auto",
             Policy::Reject => "reject",
             Policy::Fill => "fill",
             Policy::Pass => "pass",
@@ -138,7 +144,8 @@ impl BadRows {
     /// The repair a bad value in `column` gets under this policy.
     pub fn repair(&self, column: &str) -> Repair {
         match self.policy {
-            Policy::Reject | Policy::Fail => Repair::None,
+            // Auto is decided per column with the model (Plan::repair).
+            Policy::Auto | Policy::Reject | Policy::Fail => Repair::None,
             Policy::Pass => Repair::Nan,
             Policy::Fill => self
                 .fill
@@ -436,7 +443,7 @@ fn parse_features(f: FeaturesFile) -> anyhow::Result<Features> {
 }
 
 fn parse_bad_rows(b: BadRowsFile, features: &Features) -> anyhow::Result<BadRows> {
-    let policy = b.policy.unwrap_or(Policy::Reject);
+    let policy = b.policy.unwrap_or(Policy::Auto);
     let max_rejected = match &b.max_rejected {
         Some(v) => Limit::parse(v)?,
         None => DEFAULT_MAX_REJECTED,
@@ -569,7 +576,7 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
     #[test]
     fn bad_rows_policy_and_limits() {
         let job = parse(MIN).unwrap();
-        assert_eq!(job.bad_rows.policy, Policy::Reject);
+        assert_eq!(job.bad_rows.policy, Policy::Auto);
         assert_eq!(job.bad_rows.max_rejected, DEFAULT_MAX_REJECTED);
         let job = parse(&format!(
             "{MIN}\n[bad_rows]\npolicy = \"fill\"\nmax_rejected = \"0.5%\"\nfill = {{ \"a b\" = 0 }}\n"
@@ -581,7 +588,7 @@ path = "../out/%Y/scores-%Y%m%d.parquet"
         assert!(Limit::Count(0).allows(0, 10) && !Limit::Count(0).allows(1, 10));
         // Said as the user writes it in the job file, not as a Rust value.
         let err = parse(&format!("{MIN}\n[bad_rows]\nfill = {{ \"a b\" = 1 }}\n")).unwrap_err();
-        assert!(format!("{err:#}").contains("policy is \"reject\""), "{err:#}");
+        assert!(format!("{err:#}").contains("policy is \"auto\""), "{err:#}");
         let err = parse(&format!("{MIN}\n[bad_rows]\nfill = {{ nope = 1 }}\n")).unwrap_err();
         assert!(format!("{err:#}").contains("not a feature column"), "{err:#}");
         let err = parse(&format!("{MIN}\n[bad_rows]\nmax_rejected = \"lots\"\n")).unwrap_err();

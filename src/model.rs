@@ -147,6 +147,29 @@ pub struct Model {
     pub plan: Arc<TypedRunnableModel>,
     /// Output facts after typing: element type and the known width of `[N, C]` outputs.
     pub output_types: Vec<(DatumType, Option<usize>)>,
+    /// The most rows to score at once: a TfIdfVectorizer's output is dense,
+    /// one float per vocabulary n-gram, so a block of rows costs rows × V.
+    pub block_rows: usize,
+}
+
+/// A block's dense text features stay under this.
+const TEXT_BLOCK_BYTES: usize = 64 << 20;
+
+/// The block size that keeps every TfIdfVectorizer's `[rows, V]` output
+/// under [`TEXT_BLOCK_BYTES`] (unbounded without one).
+fn block_rows(proto: &pb::ModelProto) -> usize {
+    let widest = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.node)
+        .filter(|n| n.op_type == "TfIdfVectorizer")
+        .filter_map(|n| n.attribute.iter().find(|a| a.name == "ngram_indexes"))
+        .filter_map(|a| a.ints.iter().max().map(|&m| usize::try_from(m).unwrap_or(0) + 1))
+        .max();
+    match widest {
+        Some(v) => (TEXT_BLOCK_BYTES / (4 * v.max(1))).max(64),
+        None => usize::MAX,
+    }
 }
 
 impl ModelInfo {
@@ -233,6 +256,15 @@ impl ModelInfo {
         })
     }
 
+    /// The graph, for following each input column to what reads it;
+    /// `widths`: columns fed per input.
+    pub fn missing_graph(
+        &self,
+        widths: &std::collections::HashMap<String, usize>,
+    ) -> Option<ml::missing::Graph<'_>> {
+        ml::missing::Graph::new(&self.proto, widths)
+    }
+
     /// Operators that neither tract nor our layer can run, with the node
     /// that uses each: refused at load, never a wrong score.
     pub fn unsupported(&self) -> Vec<String> {
@@ -269,7 +301,9 @@ impl ModelInfo {
         }
         let path = self.path.display().to_string();
         let build = || -> anyhow::Result<Compiled> {
-            let mut model = ml::onnx().model_for_proto_model(&self.proto)?;
+            let mut proto = self.proto.clone();
+            ml::fuse_text(&mut proto);
+            let mut model = ml::onnx().model_for_proto_model(&proto)?;
             let n = model.sym("N");
             for (ix, p) in self.inputs.iter().enumerate() {
                 let dt = p
@@ -310,7 +344,8 @@ impl ModelInfo {
         };
         let (plan, output_types) =
             build().with_kind(Kind::Model, || format!("model {path}: cannot prepare it for scoring"))?;
-        Ok(Model { info: self, plan, output_types })
+        let block_rows = block_rows(&self.proto);
+        Ok(Model { info: self, plan, output_types, block_rows })
     }
 }
 
@@ -338,4 +373,33 @@ fn port(v: &pb::ValueInfoProto) -> Port {
 
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_tfidf(width: i64) -> pb::ModelProto {
+        let node = pb::NodeProto {
+            op_type: "TfIdfVectorizer".into(),
+            attribute: vec![pb::AttributeProto {
+                name: "ngram_indexes".into(),
+                ints: vec![0, width - 1],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        pb::ModelProto {
+            graph: Some(pb::GraphProto { node: vec![node], ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn blocks_of_dense_text_features_stay_bounded() {
+        // 50,000 n-grams: 335 rows of floats per 64 MB block, not a chunk of 100,000 rows (20 GB).
+        assert_eq!(block_rows(&with_tfidf(50_000)), 335);
+        assert_eq!(block_rows(&with_tfidf(10_000_000)), 64);
+        assert_eq!(block_rows(&pb::ModelProto::default()), usize::MAX);
+    }
 }

@@ -8,10 +8,11 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use crate::error::{Kind, failure, kind_of};
-use crate::features::{self, InputFeed};
+use crate::features::{self, InputFeed, Repair};
 use crate::input::{self, InputFile, ReadSpec};
-use crate::job::{Features, Format, Job};
-use crate::model::{Model, ModelInfo, plural};
+use crate::job::{Features, Format, Job, Policy};
+use crate::ml::missing::Treatment;
+use crate::model::{Elem, Model, ModelInfo, plural};
 use crate::score::{self, OutColumn};
 use crate::storage::Location;
 
@@ -25,6 +26,52 @@ pub struct Plan {
     pub read: ReadSpec,
     pub output_path: Location,
     pub output_schema: Schema,
+    /// Per feature column and the input slot it feeds: what the model does
+    /// with a missing value there (what `bad_rows.policy = "auto"` follows).
+    pub missing: Vec<MissingRule>,
+}
+
+pub struct MissingRule {
+    pub column: String,
+    pub input: String,
+    pub index: usize,
+    pub treatment: Treatment,
+}
+
+impl Plan {
+    /// The repair a bad value in `column` gets: under `auto`, NaN for a
+    /// missing value where every input the column feeds handles one.
+    pub fn repair(&self, column: &str) -> Repair {
+        if self.job.bad_rows.policy != Policy::Auto {
+            return self.job.bad_rows.repair(column);
+        }
+        let mut rules = self.missing.iter().filter(|r| r.column == column).peekable();
+        if rules.peek().is_some() && rules.all(|r| r.treatment.pass) {
+            Repair::MissingAsNan
+        } else {
+            Repair::None
+        }
+    }
+}
+
+/// How the model treats a missing value in each fed column.
+pub fn missing_rules(info: &ModelInfo, feeds: &[InputFeed]) -> Vec<MissingRule> {
+    let widths = feeds.iter().map(|f| (f.input.clone(), f.columns.len())).collect();
+    let graph = info.missing_graph(&widths);
+    let mut out = Vec::new();
+    for f in feeds {
+        for (index, column) in f.columns.iter().enumerate() {
+            let treatment = match &graph {
+                _ if !matches!(f.elem, Elem::F32 | Elem::F64) => {
+                    Treatment { pass: false, why: format!("a {} input cannot carry NaN", f.elem) }
+                }
+                Some(g) => g.treatment(&f.input, index),
+                None => Treatment { pass: false, why: "the model has no graph".into() },
+            };
+            out.push(MissingRule { column: column.clone(), input: f.input.clone(), index, treatment });
+        }
+    }
+    out
 }
 
 /// A problem found while planning, with the exit code it deserves.
@@ -134,7 +181,8 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
         output_schema.insert(o.name.as_str().into(), o.dtype.clone());
     }
     let output_path = job.output.expand(date);
-    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema })
+    let missing = missing_rules(&model.info, &feeds);
+    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema, missing })
 }
 
 /// Checks one input file's header against the mapping.

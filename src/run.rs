@@ -195,7 +195,7 @@ fn score_all(
             progress.rows.read += n;
             file_rows += n;
             let mut problems = Vec::new();
-            let converted = features::convert(&chunk.df, &plan.feeds, &|c| bad.repair(c), &mut problems)
+            let converted = features::convert(&chunk.df, &plan.feeds, &|c| plan.repair(c), &mut problems)
                 .map_err(|e| {
                     failure(
                         Kind::Data,

@@ -148,13 +148,32 @@ pub fn score(
     // of holding up the chunk; below a few thousand rows a block costs more
     // than it saves.
     let blocks = (threads * BLOCKS_PER_THREAD).clamp(1, rows.div_ceil(4096).max(1));
-    let per = rows.div_ceil(blocks).max(1);
+    let per = rows.div_ceil(blocks).max(1).min(model.block_rows);
     let run_block = |start: usize| -> anyhow::Result<Vec<Series>> {
         let len = per.min(rows - start);
         let sliced: Vec<Vec<Series>> =
             columns.iter().map(|cols| cols.iter().map(|s| s.slice(start as i64, len)).collect()).collect();
-        let inputs = features::tensors(&sliced, feeds)?;
+        let mut inputs = features::tensors(&sliced, feeds)?;
+        // A one-column feed is built [N, 1]; a model that declares the
+        // input [N] (a text vectorizer's, often) wants it flat.
+        for (t, feed) in inputs.iter_mut().zip(feeds) {
+            let flat = model
+                .info
+                .inputs
+                .iter()
+                .any(|p| p.name == feed.input && matches!(p.shape.as_deref(), Some([_])));
+            if flat && t.rank() == 2 {
+                let n = t.shape()[0] * t.shape()[1];
+                t.set_shape(&[n])?;
+            }
+        }
         let result = model.plan.run(inputs.into_iter().map(|t| t.into_tvalue()).collect())?;
+        for c in outs {
+            let got = result[c.output].shape().first().copied().unwrap_or(1);
+            if got != len {
+                bail!("model output for column {:?} has {got} rows for {len} input rows", c.name);
+            }
+        }
         outs.iter().map(|c| extract(&result[c.output], c)).collect()
     };
     let starts: Vec<usize> = (0..rows).step_by(per).collect();

@@ -16,6 +16,7 @@ mod readme;
 mod run;
 mod s3;
 mod schedule;
+mod text;
 mod zoo;
 
 #[test]

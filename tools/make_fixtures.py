@@ -50,6 +50,11 @@ Work-arounds for the converter versions pinned in tools/requirements.txt:
     modes: tree5_*, tree_modes_* models are rewritten or built with onnx.helper
     and checked against the model they were derived from.
 
+  * onnxruntime's StringNormalizer (text models) refuses to load unless the
+    locale it names (skl2onnx: none, so en_US.UTF-8) is installed. Without
+    root: `localedef -i en_US -f UTF-8 DIR/en_US.UTF-8` and run this script
+    with LOCPATH=DIR.
+
 Skipped:
   * A model using sklearn's LabelEncoder: it only encodes targets and cannot
     sit in a feature pipeline. skl_ordinal_gbdt gets the ONNX LabelEncoder op
@@ -979,6 +984,136 @@ def zoo_column_transformers():
     attempt("skl_ordinal_gbdt", ordinal)
 
 
+# ---------------------------------------------------------------- zoo: text
+
+def ticket_texts(n, seed):
+    """Short support-ticket texts in three classes (billing, delivery,
+    account), with what real ones have: mixed case, punctuation, accented
+    Latin, CJK, emoji, digits, texts of stop words only or no words at all,
+    and one long text. Labels follow the topic words, with noise."""
+    rng = np.random.default_rng(seed)
+    topics = [
+        ["invoice", "refund", "charged", "twice", "card", "payment", "Factura", "remboursé", "請求書", "💳", "price"],
+        ["parcel", "delivery", "late", "courier", "tracking", "Lieferung", "colis", "配達", "📦", "damaged", "box"],
+        ["password", "login", "account", "locked", "email", "Konto", "connexion", "ログイン", "🔒", "reset", "2FA"],
+    ]
+    common = ["the", "a", "is", "my", "and", "please", "help", "THE", "My", "not", "café", "naïve", "Über",
+              "thanks", "😀", "日本語", "I", "it", "was", "to", "on", "order", "#123", "ok"]
+    stop_only = ["the", "a the", "is my and", "!!!", "...", "😀😀", "?"]
+    texts, labels = [], []
+    for i in range(n):
+        y = int(rng.integers(0, 3))
+        if rng.random() < 0.06:
+            texts.append(str(rng.choice(stop_only)))
+            labels.append(y)
+            continue
+        k = int(rng.integers(1, 14))
+        words = []
+        for _ in range(k):
+            pool = topics[y] if rng.random() < 0.45 else (topics[int(rng.integers(0, 3))] if rng.random() < 0.3 else common)
+            w = str(rng.choice(pool))
+            if rng.random() < 0.1:
+                w = w.upper()
+            words.append(w + str(rng.choice(["", "", "", "", ",", ".", "!", " -", ";"])))
+        texts.append(" ".join(words))
+        labels.append(y)
+    texts[7] = " ".join(str(rng.choice(topics[1] + common)) for _ in range(1500))  # a long text, ~10 KB
+    texts[11] = 'said "refund" twice, then\nwrote again'
+    return np.array(texts, dtype=object), np.array(labels)
+
+
+def zoo_text(D=None):
+    """CountVectorizer / TfidfVectorizer pipelines: StringNormalizer →
+    Tokenizer (com.microsoft) → TfIdfVectorizer → a classifier."""
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    train_x, train_y = ticket_texts(1200, 21)
+    test_x, _ = ticket_texts(300, 22)
+    stop = ["the", "a", "is", "my", "and", "to", "it", "on", "was"]
+
+    def one(name, vec, clf, estimator, zipmap=False):
+        pipe = Pipeline([("vec", vec), ("clf", clf)]).fit(train_x, train_y)
+        onx = to_onnx(pipe, initial_types=[("text", StringTensorType([None, 1]))],
+                      options={id(pipe): {"zipmap": zipmap}} if zipmap is not None else None)
+        df = pd.DataFrame({"text": test_x})
+        spec = [("text", "text", "string")]
+        save_zoo(name, onx, df, per_column(spec), SKL, estimator, "synthetic tickets", "multiclass")
+
+    attempt("skl_count_logreg", one, "skl_count_logreg",
+            CountVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=2000),
+            "Pipeline(CountVectorizer(ngram_range=(1, 2)), LogisticRegression), zipmap=False")
+    attempt("skl_count_stop_nb", one, "skl_count_stop_nb",
+            CountVectorizer(stop_words=stop, lowercase=False), MultinomialNB(),
+            "Pipeline(CountVectorizer(stop_words=[9 words], lowercase=False), MultinomialNB), zipmap=False")
+    attempt("skl_tfidf_logreg", one, "skl_tfidf_logreg",
+            TfidfVectorizer(ngram_range=(1, 2), stop_words=stop), LogisticRegression(max_iter=2000),
+            "Pipeline(TfidfVectorizer(ngram_range=(1, 2), stop_words=[9 words]), LogisticRegression), zipmap=False")
+    attempt("skl_tfidf_pattern_linsvc", one, "skl_tfidf_pattern_linsvc",
+            TfidfVectorizer(token_pattern=r"[a-zA-Z]{2,}|\d+", lowercase=False, sublinear_tf=True),
+            LinearSVC(), "Pipeline(TfidfVectorizer(token_pattern=r'[a-zA-Z]{2,}|\\d+', lowercase=False, "
+            "sublinear_tf=True), LinearSVC), zipmap=False")
+    attempt("skl_tfidf_nb_zipmap", one, "skl_tfidf_nb_zipmap",
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2), MultinomialNB(alpha=0.5),
+            "Pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2), MultinomialNB(alpha=0.5)), zipmap=True",
+            zipmap=True)
+
+
+# ---------------------------------------------------------------- zoo: the other ai.onnx.ml tensor operators
+
+def zoo_ml_misc():
+    """CategoryMapper, ArrayFeatureExtractor on strings, LabelEncoder with
+    ai.onnx.ml 4 tensor attributes, and FeatureVectorizer: no converter in
+    tools/requirements.txt emits them for a tabular pipeline (skl2onnx
+    writes LabelEncoder with list attributes and Concat instead of
+    FeatureVectorizer), so one graph built with onnx.helper runs them all."""
+    def build():
+        rng = np.random.default_rng(31)
+        n = 300
+        df = pd.DataFrame({
+            "home city": rng.choice(["paris", "lyon", "nice", "lille", "Paris"], n),
+            "colour": rng.choice(["red", "green", "blue", "mauve"], n),
+            "size": rng.gamma(2.0, 1.5, n).astype(np.float32),
+        })
+        S, F = TensorProto.STRING, TensorProto.FLOAT
+        nodes = [
+            helper.make_node("Concat", ["home_city", "colour"], ["both"], axis=1),
+            helper.make_node("ArrayFeatureExtractor", ["both", "pick"], ["picked"], domain="ai.onnx.ml"),
+            helper.make_node("CategoryMapper", ["picked"], ["colour_code"], domain="ai.onnx.ml",
+                             cats_strings=["red", "green", "blue"], cats_int64s=[0, 1, 2], default_int64=-1),
+            helper.make_node("LabelEncoder", ["home_city"], ["city_value"], domain="ai.onnx.ml",
+                             keys_tensor=helper.make_tensor("k", S, [3], [b"paris", b"lyon", b"nice"]),
+                             values_tensor=helper.make_tensor("v", F, [3], [1.5, -2.0, 0.25]),
+                             default_tensor=helper.make_tensor("d", F, [1], [-9.0])),
+            helper.make_node("Cast", ["colour_code"], ["colour_f"], to=TensorProto.FLOAT),
+            helper.make_node("FeatureVectorizer", ["colour_f", "city_value", "size"], ["features"],
+                             domain="ai.onnx.ml", inputdimensions=[1, 1, 1]),
+            helper.make_node("LinearRegressor", ["features"], ["variable"], domain="ai.onnx.ml",
+                             coefficients=[0.5, 1.0, 2.0], intercepts=[0.1]),
+        ]
+        graph = helper.make_graph(
+            nodes, "ml_misc",
+            [helper.make_tensor_value_info("home_city", S, [None, 1]),
+             helper.make_tensor_value_info("colour", S, [None, 1]),
+             helper.make_tensor_value_info("size", F, [None, 1])],
+            [helper.make_tensor_value_info("variable", F, [None, 1])],
+            [numpy_helper.from_array(np.array([1], dtype=np.int64), "pick")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("ai.onnx.ml", 4)])
+        model.ir_version = 8
+        spec = [("home city", "home_city", "string"), ("colour", "colour", "string"), ("size", "size", "float32")]
+        save_zoo("ml_misc_strings", model, df, per_column(spec), "onnx.helper",
+                 "hand-built: Concat of strings → ArrayFeatureExtractor → CategoryMapper → Cast; LabelEncoder "
+                 "(ai.onnx.ml 4 keys_tensor/values_tensor/default_tensor); FeatureVectorizer → LinearRegressor",
+                 "synthetic", "regression")
+
+    attempt("ml_misc_strings", build)
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -992,6 +1127,8 @@ def main():
     zoo_boosters(D)
     attempt("dense_net", zoo_dense_net)
     zoo_column_transformers()
+    zoo_text(D)
+    zoo_ml_misc()
     skipped = {name for name, _ in SKIPPED}
     for p in sorted(ZOO.iterdir()):  # directories of models this script no longer makes
         if p.is_dir() and p.name not in MADE and p.name not in skipped:

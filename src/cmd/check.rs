@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::cli::DateArgs;
-use crate::job::Job;
+use crate::job::{Job, Policy};
 use crate::{clock, plan};
 
 pub fn check(job: Job, args: &DateArgs) -> anyhow::Result<u8> {
@@ -37,6 +37,19 @@ fn describe(plan: plan::Plan) -> anyhow::Result<String> {
             feed.columns.len(),
             quoted(&feed.columns)
         )?;
+    }
+    let policy = plan.job.bad_rows.policy;
+    if policy == Policy::Auto {
+        writeln!(s, "missing   bad_rows.policy = \"auto\": per column, from the model")?;
+    } else {
+        writeln!(
+            s,
+            "missing   bad_rows.policy = \"{policy}\" for every column; under \"auto\" it would be, per column:"
+        )?;
+    }
+    for r in &plan.missing {
+        let what = if r.treatment.pass { "NaN to the model" } else { "rejected" };
+        writeln!(s, "  {:?} -> {}[{}]: {what}: {}", r.column, r.input, r.index, r.treatment.why)?;
     }
     writeln!(s, "output    {} ({})", plan.output_path.display(), plan.job.output_format)?;
     let cols: Vec<String> = plan.output_schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();

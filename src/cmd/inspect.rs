@@ -87,6 +87,33 @@ fn describe(path: &Path) -> anyhow::Result<String> {
                     p.width().map_or("F".into(), |w| w.to_string())
                 )?;
             }
+            writeln!(s, "\nmissing values (bad_rows.policy = \"auto\", the default): a null or NaN in")?;
+            let widths = model.info.inputs.iter().map(|p| (p.name.clone(), p.width().unwrap_or(1))).collect();
+            let graph = model.info.missing_graph(&widths);
+            for p in &model.info.inputs {
+                let Some(w) = p.width() else {
+                    writeln!(
+                        s,
+                        "  {:<24} (its width is set by the job: `batchscore check` shows each column)",
+                        p.name
+                    )?;
+                    continue;
+                };
+                for j in 0..w {
+                    let t = match &graph {
+                        _ if !matches!(p.elem, crate::model::Elem::F32 | crate::model::Elem::F64) => {
+                            ml::missing::Treatment {
+                                pass: false,
+                                why: format!("a {} input cannot carry NaN", p.elem),
+                            }
+                        }
+                        Some(g) => g.treatment(&p.name, j),
+                        None => continue,
+                    };
+                    let what = if t.pass { "NaN to the model" } else { "rejected" };
+                    writeln!(s, "  {}[{j}]: {what}: {}", p.name, t.why)?;
+                }
+            }
             writeln!(s, "\nand writes, with no [outputs] table (after the keep columns)")?;
             for c in crate::score::plan_outputs(&model, &[])? {
                 writeln!(s, "  {:<24} {}", c.name, c.dtype)?;

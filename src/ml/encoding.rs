@@ -138,8 +138,75 @@ impl Value {
     }
 }
 
-fn label_encoder(_: &ParsingContext, node: &NodeProto) -> Built {
+/// ai.onnx.ml 4's `keys_tensor` / `values_tensor` / `default_tensor`.
+fn tensor_attr(ctx: &ParsingContext, a: &Attrs, node: &NodeProto, name: &str) -> TractResult<Option<Tensor>> {
+    let Some(t) = node.attribute.iter().find(|x| x.name == name).and_then(|x| x.t.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(ctx.load_tensor(t).with_context(|| format!("{}: attribute {name}", a.who()))?))
+}
+
+fn keys_of_attr(a: &Attrs, t: &Tensor) -> TractResult<(Vec<Key>, bool)> {
+    let dt = t.datum_type();
+    Ok(if dt == String::datum_type() {
+        (t.try_as_plain_ram()?.as_slice::<String>()?.iter().map(|s| Key::Str(s.clone())).collect(), false)
+    } else if dt == i64::datum_type() {
+        (t.try_as_plain_ram()?.as_slice::<i64>()?.iter().map(|v| Key::Int(*v)).collect(), false)
+    } else if dt == f32::datum_type() {
+        (
+            t.try_as_plain_ram()?
+                .as_slice::<f32>()?
+                .iter()
+                .map(|v| Key::Int(i64::from(v.to_bits())))
+                .collect(),
+            true,
+        )
+    } else {
+        bail!("{}: keys_tensor of type {dt:?}: batchscore reads string, int64 and float keys", a.who())
+    })
+}
+
+fn values_of_attr(a: &Attrs, t: &Tensor, what: &str) -> TractResult<Vec<Value>> {
+    let dt = t.datum_type();
+    Ok(if dt == String::datum_type() {
+        t.try_as_plain_ram()?.as_slice::<String>()?.iter().map(|s| Value::Str(s.clone())).collect()
+    } else if dt == i64::datum_type() {
+        t.try_as_plain_ram()?.as_slice::<i64>()?.iter().map(|v| Value::Int(*v)).collect()
+    } else if dt == f32::datum_type() {
+        t.try_as_plain_ram()?.as_slice::<f32>()?.iter().map(|v| Value::Float(*v)).collect()
+    } else {
+        bail!("{}: {what} of type {dt:?}: batchscore reads string, int64 and float values", a.who())
+    })
+}
+
+fn label_encoder(ctx: &ParsingContext, node: &NodeProto) -> Built {
     let a = Attrs::new(node);
+    if let Some(keys) = tensor_attr(ctx, &a, node, "keys_tensor")? {
+        let Some(values) = tensor_attr(ctx, &a, node, "values_tensor")? else {
+            bail!("{}: keys_tensor without values_tensor", a.who());
+        };
+        let (keys, float_keys) = keys_of_attr(&a, &keys)?;
+        let values = values_of_attr(&a, &values, "values_tensor")?;
+        a.expect_len("values_tensor", &values, keys.len())?;
+        let default = match tensor_attr(ctx, &a, node, "default_tensor")? {
+            Some(t) => values_of_attr(&a, &t, "default_tensor")?.into_iter().next(),
+            None => None,
+        };
+        // Without default_tensor, the spec's defaults by value type.
+        let default = match (default, values.first()) {
+            (Some(d), _) => d,
+            (None, Some(Value::Str(_))) => Value::Str("_Unused".into()),
+            (None, Some(Value::Float(_))) => Value::Float(-0.0),
+            (None, _) => Value::Int(-1),
+        };
+        if values.iter().any(|v| v.datum_type() != default.datum_type()) {
+            bail!("{}: default_tensor's type differs from values_tensor's", a.who());
+        }
+        return Ok((
+            boxed(LabelEncoder { map: keys.into_iter().zip(values).collect(), default, float_keys }),
+            vec![],
+        ));
+    }
     let default_str = Value::Str(a.string("default_string").unwrap_or_else(|| "_Unused".into()));
     let default_int = Value::Int(a.int("default_int64").unwrap_or(-1));
     let default_float = Value::Float(a.float("default_float").unwrap_or(-0.0));

@@ -7,15 +7,19 @@
 mod attrs;
 mod encoding;
 mod linear;
+pub mod missing;
 mod op;
 mod preprocess;
+mod reduce;
 #[cfg(test)]
 mod testutil;
+mod text;
 mod tree;
 mod zipmap;
 
 use tract_onnx::pb;
 
+pub use text::fuse as fuse_text;
 #[doc(hidden)]
 pub use tree::{TreePath, set_tree_path};
 pub use zipmap::strip_zipmap;
@@ -29,12 +33,17 @@ pub const OUR_OPS: &[&str] = &[
     "Imputer",
     "Binarizer",
     "Normalizer",
+    "FeatureVectorizer",
     "OneHotEncoder",
     "LabelEncoder",
     "LinearClassifier",
     "LinearRegressor",
     "SVMClassifier",
     "SVMRegressor",
+    "StringNormalizer",
+    "Tokenizer",
+    "TfIdfVectorizer",
+    "ReduceLogSumExp",
 ];
 
 /// tract's ONNX loader with our operators in its registry.
@@ -44,6 +53,8 @@ pub fn onnx() -> tract_onnx::Onnx {
     preprocess::register(&mut onnx.op_register);
     encoding::register(&mut onnx.op_register);
     linear::register(&mut onnx.op_register);
+    text::register(&mut onnx.op_register);
+    reduce::register(&mut onnx.op_register);
     onnx
 }
 

@@ -12,6 +12,75 @@ pub fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Imputer", imputer);
     reg.insert("Binarizer", binarizer);
     reg.insert("Normalizer", normalizer);
+    reg.insert("FeatureVectorizer", feature_vectorizer);
+}
+
+/// Concatenates its inputs' columns into one float tensor, each input
+/// cut or zero-padded to its `inputdimensions` width, as onnxruntime does.
+#[derive(Clone, Debug, PartialEq)]
+struct FeatureVectorizer {
+    dims: Vec<usize>,
+}
+
+fn feature_vectorizer(_: &ParsingContext, node: &NodeProto) -> Built {
+    let a = Attrs::new(node);
+    let dims = a.ints("inputdimensions");
+    if dims.len() != node.input.len() || dims.iter().any(|&d| d < 0) {
+        bail!("{}: inputdimensions {dims:?} for {} inputs", a.who(), node.input.len());
+    }
+    Ok((boxed(FeatureVectorizer { dims: dims.into_iter().map(|d| d as usize).collect() }), vec![]))
+}
+
+impl Kernel for FeatureVectorizer {
+    fn name(&self) -> &'static str {
+        "FeatureVectorizer"
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, self.dims.len())?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&outputs[0].datum_type, f32::datum_type())?;
+        s.equals(&outputs[0].rank, 2)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], self.dims.iter().sum::<usize>().to_dim())
+    }
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let rows = if inputs[0].rank() == 1 { 1.to_dim() } else { inputs[0].shape[0].clone() };
+        Ok(tvec!(f32::datum_type().fact([rows, self.dims.iter().sum::<usize>().to_dim()])))
+    }
+
+    fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let rows = match inputs[0].shape() {
+            [_] => 1,
+            [n, ..] => *n,
+            [] => 1,
+        };
+        let width: usize = self.dims.iter().sum();
+        let mut out = vec![0f32; rows * width];
+        let mut at = 0;
+        for (x, &d) in inputs.iter().zip(&self.dims) {
+            let (n, w) = rows_and_width(x)?;
+            let (n, w) = if x.rank() == 1 { (1, n) } else { (n, w) };
+            if n != rows {
+                bail!("FeatureVectorizer: an input has {n} rows, the first has {rows}");
+            }
+            let x = x.cast_to::<f32>()?;
+            let v = x.try_as_plain_ram()?.as_slice::<f32>()?;
+            for r in 0..rows {
+                for c in 0..d.min(w) {
+                    out[r * width + at + c] = v[r * w + c];
+                }
+            }
+            at += d;
+        }
+        Ok(tvec!(Tensor::from_shape(&[rows, width], &out)?.into_tvalue()))
+    }
 }
 
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
@@ -220,5 +289,18 @@ mod tests {
         );
         assert_eq!(run(Kind::Normalizer { norm: Norm::L2 }, &[3.0, 4.0], 2), [0.6, 0.8]);
         assert_eq!(run(Kind::Normalizer { norm: Norm::Max }, &[2.0, 4.0], 2), [0.5, 1.0]);
+    }
+
+    #[test]
+    fn feature_vectorizer_cuts_and_pads_each_input_to_its_width() {
+        let op = FeatureVectorizer { dims: vec![2, 3] };
+        let a = Tensor::from_shape(&[2, 3], &[1f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap().into_tvalue();
+        let b = Tensor::from_shape(&[2, 1], &[7i64, 8]).unwrap().into_tvalue();
+        let out = op.eval(tvec!(a, b)).unwrap();
+        assert_eq!(out[0].shape(), &[2, 5]);
+        assert_eq!(
+            out[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap(),
+            &[1.0, 2.0, 7.0, 0.0, 0.0, 4.0, 5.0, 8.0, 0.0, 0.0]
+        );
     }
 }
