@@ -12,7 +12,6 @@
 //! named by a hidden marker object beside the output and aborted by the
 //! next run (src/storage.rs).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -185,7 +184,7 @@ fn file_name(path: &Path) -> String {
 /// directory handles to sync, and NTFS journals the rename itself.
 fn sync_dir(dir: &Path) {
     #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
+    if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     #[cfg(not(unix))]
