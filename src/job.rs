@@ -37,6 +37,7 @@ struct JobFile {
     output: OutputFile,
     #[serde(default)]
     bad_rows: BadRowsFile,
+    monitor: Option<crate::monitor::MonitorFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +269,8 @@ pub struct Job {
     pub output_format: Format,
     pub state_dir: PathBuf,
     pub bad_rows: BadRows,
+    /// `[monitor]`: the reference each run is checked against.
+    pub monitor: Option<crate::monitor::Config>,
 }
 
 impl Job {
@@ -342,7 +345,9 @@ impl Job {
             None => output.static_dir().join("_batchscore"),
         };
         let bad_rows = parse_bad_rows(file.bad_rows, &features)?;
+        let monitor = file.monitor.map(|m| m.resolve(&base)).transpose()?;
         Ok(Job {
+            monitor,
             bad_rows,
             path: path.to_path_buf(),
             name,
