@@ -189,20 +189,32 @@ pub fn render(input: &Input<'_>, today: &Drift) -> String {
          <th class=\"num\">missing</th><th class=\"num\">missing (ref)</th><th class=\"num\">out of range</th><th class=\"num\">unseen</th><th>PSI, last {TREND_RUNS} runs</th></tr></thead>\n<tbody>"
     );
     for c in &today.columns {
+        // The cell whose check fired is marked, so a row says why it is red.
+        let hot = |check: &str| {
+            if today.checks.iter().any(|k| k.check == check && k.column == c.column && k.role == c.role) {
+                "num hot"
+            } else {
+                "num"
+            }
+        };
         let _ = writeln!(
             h,
-            "<tr class=\"{}\"><td><a href=\"#{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td><td><span class=\"band {}\">{}</span></td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td><a href=\"#{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td><span class=\"band {}\">{}</span></td>\
+             <td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td><td class=\"{}\">{}</td><td class=\"spark\">{}</td></tr>",
             level_class(c.level),
             anchor(&c.column, c.role),
             esc(&c.column),
             c.role,
+            hot("psi"),
             c.psi.map_or("-".into(), |p| format!("{p:.3}")),
             band_word(c.band),
             band_word(c.band),
+            hot("null_rate"),
             pct(c.null_rate),
             pct(c.reference_null_rate),
+            hot("out_of_range"),
             c.out_of_range.map_or("-".into(), pct),
+            hot("unseen"),
             c.unseen.map_or("-".into(), pct),
             sparkline(&trend_of(c), input.thresholds)
         );
@@ -497,8 +509,8 @@ fn bin_label(i: usize, k: usize, labels: &[String], outer: bool) -> String {
 
 /// PSI over the last runs, with the two band lines; today is the last point.
 fn sparkline(points: &[(NaiveDate, Option<f64>)], t: &Thresholds) -> String {
-    const SW: f64 = 150.0;
-    const SH: f64 = 34.0;
+    const SW: f64 = 120.0;
+    const SH: f64 = 20.0;
     let vals: Vec<(usize, f64)> =
         points.iter().enumerate().filter_map(|(i, (_, p))| p.map(|p| (i, p))).collect();
     let top = vals.iter().map(|v| v.1).fold(t.psi_significant * 1.2, f64::max);
@@ -559,7 +571,9 @@ code{font-size:12px;overflow-wrap:anywhere}
 .checks a{color:inherit;text-decoration:none}
 .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;vertical-align:middle}
+td.hot{color:var(--alert);font-weight:700}
+td.spark{padding-top:1px;padding-bottom:1px;line-height:0}
+th,td{padding:3px 10px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap;vertical-align:middle}
 th{background:var(--bg);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.alert td:first-child{box-shadow:inset 4px 0 0 var(--alert)}
