@@ -313,28 +313,50 @@ fn scan_chunks<T>(
     }
 }
 
+/// Counts distinct values. Most categorical columns (class labels, a
+/// region) have a handful: those are found by a scan of a short list,
+/// several times cheaper per row than hashing; the rest go to a map.
+struct Tally<K> {
+    few: Vec<(K, u64)>,
+    many: HashMap<K, u64>,
+}
+
+impl<K: Eq + std::hash::Hash + Copy> Tally<K> {
+    const FEW: usize = 16;
+
+    fn new() -> Tally<K> {
+        Tally { few: Vec::with_capacity(Self::FEW), many: HashMap::new() }
+    }
+
+    fn add(&mut self, k: K) {
+        if let Some(e) = self.few.iter_mut().find(|e| e.0 == k) {
+            e.1 += 1;
+        } else if self.few.len() < Self::FEW {
+            self.few.push((k, 1));
+        } else {
+            *self.many.entry(k).or_default() += 1;
+        }
+    }
+
+    fn each(self, f: &mut dyn FnMut(K, u64)) {
+        self.few.into_iter().chain(self.many).for_each(|(k, n)| f(k, n));
+    }
+}
+
 /// Calls `f(value, count)` once per distinct value of the chunk (nulls left out).
 fn count_categories(s: &Series, f: &mut dyn FnMut(&str, u64)) -> anyhow::Result<()> {
     if s.dtype().is_integer() {
-        // Class labels: a handful of values, counted before they are named.
+        // Class labels: counted as numbers, named once per chunk.
         let ints = s.cast(&DataType::Int64)?;
-        let mut counts: HashMap<i64, u64> = HashMap::new();
-        for v in ints.i64()?.iter().flatten() {
-            *counts.entry(v).or_default() += 1;
-        }
-        for (v, n) in counts {
-            f(&v.to_string(), n);
-        }
+        let mut t = Tally::new();
+        ints.i64()?.iter().flatten().for_each(|v| t.add(v));
+        t.each(&mut |v, n| f(&v.to_string(), n));
         return Ok(());
     }
     let text = if s.dtype().is_string() { s.clone() } else { s.cast(&DataType::String)? };
-    let mut counts: HashMap<&str, u64> = HashMap::new();
-    for v in text.str()?.iter().flatten() {
-        *counts.entry(v).or_default() += 1;
-    }
-    for (v, n) in counts {
-        f(v, n);
-    }
+    let mut t = Tally::new();
+    text.str()?.iter().flatten().for_each(|v| t.add(v));
+    t.each(&mut |v, n| f(v, n));
     Ok(())
 }
 
