@@ -1,7 +1,8 @@
 //! The arithmetic of a numeric column's profile, over one chunk's values.
 //!
-//! This file uses nothing from the crate (so `tools/monitor-kernel-bench.sh`
-//! can time it alone with `rustc -O`): it is the only part of monitoring
+//! This file uses nothing from the crate, so it can be timed alone
+//! (`rustc -O --test --edition 2024 src/monitor/kernel.rs -o /tmp/kernel &&
+//! /tmp/kernel --ignored --nocapture timing`): it is the only part of monitoring
 //! that touches every value, and it must stay a small fraction of a run.
 //! Everything is written as fixed-width lanes over blocks that fit in L1,
 //! so the compiler vectorises it; there are no branches on the data.
@@ -275,8 +276,8 @@ mod tests {
         assert!((whole.std() - var.sqrt()).abs() < 1e-9);
     }
 
-    /// `rustc -O --test --edition 2024 src/monitor/kernel.rs && ./kernel --ignored --nocapture`
-    /// (tools/monitor-kernel-bench.sh): the per-value cost of a profile.
+    /// The per-value cost of a profile, with a plain sum of the same values
+    /// for scale (see the top of the file for how to run it alone, optimised).
     #[test]
     #[ignore]
     fn timing() {
