@@ -10,6 +10,17 @@
 /// A column's element type, as the kernel reads it.
 pub trait Value: Copy {
     fn f(self) -> f64;
+
+    /// Values below `e`.
+    fn count_below(xs: &[Self], e: f64) -> u64 {
+        // u64 counts: a comparison's 64-bit mask is added as it is, no packing.
+        xs.iter().map(|&x| u64::from(x.f() < e)).sum()
+    }
+
+    /// Values at or below `e`.
+    fn count_at_or_below(xs: &[Self], e: f64) -> u64 {
+        xs.iter().map(|&x| u64::from(x.f() <= e)).sum()
+    }
 }
 
 impl Value for f64 {
@@ -19,10 +30,27 @@ impl Value for f64 {
     }
 }
 
+/// Float32 columns (CSV read for a float32 model) compare in float32,
+/// twice the values per instruction, against the edge rounded so that the
+/// answer is the float64 one: for a float32 `x`, `x < e` exactly when `x`
+/// is below the smallest float32 at or above `e`, and `x <= e` exactly when
+/// `x` is at or below the largest float32 at or below `e`.
 impl Value for f32 {
     #[inline(always)]
     fn f(self) -> f64 {
         f64::from(self)
+    }
+
+    fn count_below(xs: &[Self], e: f64) -> u64 {
+        let up = e as f32;
+        let up = if f64::from(up) < e { up.next_up() } else { up };
+        xs.iter().map(|&x| u32::from(x < up)).sum::<u32>() as u64
+    }
+
+    fn count_at_or_below(xs: &[Self], e: f64) -> u64 {
+        let down = e as f32;
+        let down = if f64::from(down) > e { down.next_down() } else { down };
+        xs.iter().map(|&x| u32::from(x <= down)).sum::<u32>() as u64
     }
 }
 
@@ -105,10 +133,10 @@ pub fn scan<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64]) -
     for block in xs.chunks(BLOCK) {
         all.add(block, shift);
         for (e, n) in edges.iter().zip(lt.iter_mut()) {
-            *n += count_below(block, *e);
+            *n += T::count_below(block, *e);
         }
         if let Some(&last) = edges.last() {
-            le += count_at_or_below(block, last);
+            le += T::count_at_or_below(block, last);
         }
     }
     // A sum that is not finite means an infinity or a NaN (or an overflow):
@@ -213,15 +241,6 @@ pub fn bins(edges: usize) -> usize {
     }
 }
 
-// u64 counts: a comparison's 64-bit mask is added as it is, no packing.
-fn count_below<T: Value>(xs: &[T], e: f64) -> u64 {
-    xs.iter().map(|&x| u64::from(x.f() < e)).sum()
-}
-
-fn count_at_or_below<T: Value>(xs: &[T], e: f64) -> u64 {
-    xs.iter().map(|&x| u64::from(x.f() <= e)).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +275,27 @@ mod tests {
             assert_eq!(counts.iter().sum::<u64>(), s.valid);
             assert_eq!(s.nan, 1);
             assert_eq!(s.moments.count, xs.len() as u64 - 3);
+        }
+    }
+
+    #[test]
+    fn float32_values_fall_in_the_bins_their_float64_selves_do() {
+        // Edges between float32 values, on them, and beyond float32's range.
+        let xs: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.37).sin() * 3.0).chain([f32::MAX, -0.0]).collect();
+        let wide: Vec<f64> = xs.iter().map(|&x| f64::from(x)).collect();
+        let on = f64::from(xs[17]);
+        let between = f64::from(xs[5]) + 1e-12;
+        for edges in
+            [vec![-1.0, 0.1, on, between.max(on + 1e-9), 2.9999999], vec![on], vec![-1e300, 0.0, 1e300]]
+        {
+            let mut edges = edges;
+            edges.sort_by(f64::total_cmp);
+            edges.dedup();
+            let mut a = vec![0; bins(edges.len())];
+            let mut b = vec![0; bins(edges.len())];
+            scan(&xs, f64::NAN, &edges, &mut a);
+            scan(&wide, f64::NAN, &edges, &mut b);
+            assert_eq!(a, b, "edges {edges:?}");
         }
     }
 
