@@ -29,7 +29,7 @@ cp data/input/2026-11-23.csv "$work/demo/2026-11-23.csv"
 features=$(sed -n '/^columns = \[/,/^\]/p' jobs/demo.toml)
 job() { # name input output monitor?
     {
-        printf 'name = "%s"\nmodel = "demo.onnx"\ntimezone = "UTC"\nkeep = ["customer_id", "region"]\n' "$1"
+        printf 'name = "%s"\nmodel = "demo.onnx"\ntimezone = "UTC"\nstate_dir = "out/_batchscore"\nkeep = ["customer_id", "region"]\n' "$1"
         printf '[input]\npath = "%s"\n[features]\n%s\n' "$2" "$features"
         printf '[outputs]\nlabel = "output_label"\np_malignant = "output_probability[0]"\np_benign = "output_probability[1]"\n'
         printf '[output]\npath = "%s"\n' "$3"
