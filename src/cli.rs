@@ -55,6 +55,10 @@ pub enum Command {
     /// Score every scheduled date since the last success that has no successful run yet, oldest first.
     /// This is what the nightly scheduler entry calls: a machine that was off for three nights scores all three.
     Catchup(CatchupArgs),
+    /// Build a monitoring reference from known-good days (or a file such as the training set).
+    Profile(ProfileArgs),
+    /// Write a self-contained HTML drift report for one date.
+    Report(ReportArgs),
     /// Recent runs of a job, from its run records.
     Status {
         /// The job file (TOML).
@@ -74,6 +78,8 @@ impl Command {
             Command::Next { job, .. } | Command::Status { job, .. } => Some(job),
             Command::Backfill(a) => Some(&a.job),
             Command::Catchup(a) => Some(&a.job),
+            Command::Profile(a) => Some(&a.job),
+            Command::Report(a) => Some(&a.job),
             Command::Inspect { .. } => None,
         }
     }
@@ -142,4 +148,37 @@ pub struct RunArgs {
     /// Scoring threads (default: the job's `threads`, else every core).
     #[arg(long)]
     pub threads: Option<std::num::NonZeroUsize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// First known-good date (YYYY-MM-DD), included.
+    #[arg(long, requires = "to", conflicts_with = "input")]
+    pub from: Option<NaiveDate>,
+    /// Last known-good date (YYYY-MM-DD), included.
+    #[arg(long, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Profile this file (CSV or Parquet, e.g. the training set) instead of dates.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Where to write the reference (default: the job's [monitor] reference).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Scoring threads (default: the job's `threads`, else every core).
+    #[arg(long)]
+    pub threads: Option<std::num::NonZeroUsize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// The date to report on (YYYY-MM-DD). Default: the job's run_date rule, in its time zone.
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// Where to write the HTML (default: <state_dir>/<job>/<date>.report.html).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

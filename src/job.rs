@@ -40,6 +40,7 @@ struct JobFile {
     bad_rows: BadRowsFile,
     #[serde(default)]
     storage: StorageOptions,
+    monitor: Option<crate::monitor::MonitorFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +281,8 @@ pub struct Job {
     pub bad_rows: BadRows,
     /// Endpoint, region and addressing for object storage (`[storage]`).
     pub storage: StorageOptions,
+    /// `[monitor]`: the reference each run is checked against.
+    pub monitor: Option<crate::monitor::Config>,
 }
 
 impl Job {
@@ -371,7 +374,9 @@ impl Job {
             bail!("log_file: a local path only (the log is appended to line by line)");
         }
         let bad_rows = parse_bad_rows(file.bad_rows, &features)?;
+        let monitor = file.monitor.map(|m| m.resolve(&base)).transpose()?;
         Ok(Job {
+            monitor,
             bad_rows,
             path: path.to_path_buf(),
             name,

@@ -99,6 +99,9 @@ pub struct Record {
     pub peak_memory: Option<crate::memory::Peak>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorEntry>,
+    /// Drift and quality checks against the reference (jobs with `[monitor]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<crate::monitor::MonitorEntry>,
 }
 
 pub struct Ledger {

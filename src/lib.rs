@@ -23,6 +23,7 @@ mod ledger; // run records and per-date locks
 mod metrics;
 mod ml; // batchscore's ONNX-ML operators, registered into tract
 mod model; // the ONNX model, loaded once and typed for any batch size
+mod monitor; // each run profiled and checked against a reference: drift and quality
 mod output; // the output written to a temporary file, then committed
 mod parquet_guard; // a Parquet file's sizes checked before polars trusts them
 mod plan; // everything checked before the first row is read

@@ -56,5 +56,97 @@ pub fn write(path: &Location, record: &Record) -> anyhow::Result<()> {
         record.rows.rejected as f64,
     );
     gauge("batchscore_run_duration_seconds", "Duration of the last run.", record.duration_seconds);
+    if let Some(m) = &record.monitor {
+        monitor(&mut s, &job, m);
+    }
     write_atomic(path, s.as_bytes())
+}
+
+/// Columns with their own series, at most: the highest PSI first. Labels
+/// are column names from the reference, never values from the data, so a
+/// job's series are bounded by its columns whatever arrives.
+pub const MAX_MONITOR_COLUMNS: usize = 200;
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The drift checks of the last run: one family per measure, a series per column.
+fn monitor(s: &mut String, job: &str, m: &crate::monitor::MonitorEntry) {
+    use crate::monitor::drift::Level;
+    let mut family = |name: &str, help: &str, rows: Vec<(String, f64)>| {
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in rows {
+            let _ = writeln!(s, "{name}{{job=\"{job}\"{labels}}} {value}");
+        }
+    };
+    let alerts = m.checks.iter().filter(|c| c.level == Level::Alert).count();
+    let status = match m.status {
+        Level::Ok => 0.0,
+        Level::Warning => 1.0,
+        Level::Alert => 2.0,
+    };
+    family(
+        "batchscore_monitor_status",
+        "Drift checks of the last run: 0 ok, 1 warning (moderate PSI), 2 alert.",
+        vec![(String::new(), status)],
+    );
+    family(
+        "batchscore_monitor_alerts",
+        "Drift and quality checks at alert level in the last run.",
+        vec![(String::new(), alerts as f64)],
+    );
+    family(
+        "batchscore_monitor_warnings",
+        "Drift checks at warning level in the last run.",
+        vec![(String::new(), (m.checks.len() - alerts) as f64)],
+    );
+    family(
+        "batchscore_monitor_withheld",
+        "1 if the last run's output was withheld by the quality gate (on_alert = fail).",
+        vec![(String::new(), if m.withheld { 1.0 } else { 0.0 })],
+    );
+    if let Some(w) = &m.worst {
+        family(
+            "batchscore_monitor_worst_psi",
+            "Highest PSI of any feature or score column in the last run.",
+            vec![(String::new(), w.psi)],
+        );
+    }
+    let cols = &m.columns[..m.columns.len().min(MAX_MONITOR_COLUMNS)];
+    let per = |f: &dyn Fn(&crate::monitor::drift::ColumnDrift) -> Option<f64>| -> Vec<(String, f64)> {
+        cols.iter()
+            .filter_map(|c| {
+                f(c).map(|v| (format!(",column=\"{}\",role=\"{}\"", label(&c.column), c.role), v))
+            })
+            .collect()
+    };
+    family(
+        "batchscore_monitor_psi",
+        "Population stability index of the column against the reference (< 0.1 stable, > 0.25 significant).",
+        per(&|c| c.psi),
+    );
+    family(
+        "batchscore_monitor_null_rate",
+        "Share of the column's values that were null or NaN in the last run.",
+        per(&|c| Some(c.null_rate)),
+    );
+    family(
+        "batchscore_monitor_out_of_range_ratio",
+        "Share of the column's values outside the reference's min..max.",
+        per(&|c| c.out_of_range),
+    );
+    family(
+        "batchscore_monitor_unseen_ratio",
+        "Share of the column's values in categories the reference never saw.",
+        per(&|c| c.unseen),
+    );
+    family(
+        "batchscore_monitor_class_share_change",
+        "Largest change of a class's share of the rows against the reference (score labels).",
+        per(&|c| c.class_share_change),
+    );
 }

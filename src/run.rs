@@ -38,6 +38,7 @@ struct Progress {
     /// The first rejected row, described, for the message if too many are.
     first_rejected: Option<String>,
     timing: Timing,
+    monitor: Option<crate::monitor::MonitorEntry>,
 }
 
 /// Where the time went, for `-v` and for tuning.
@@ -108,6 +109,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
             exit_code: kind_of(e).exit_code(),
             message: crate::storage::redact(&format!("{e:#}")),
         }),
+        monitor: progress.monitor,
     };
     // The record goes last: a date is done only once it says so.
     // A run that lost its lock leaves the record and metrics to the run
@@ -154,6 +156,7 @@ fn execute(
             progress.rows = Rows::default();
             progress.quarantine = None;
             progress.first_rejected = None;
+            progress.monitor = None;
             score_all(&plan, threads, true, lock, progress)
         }
         other => other,
@@ -175,6 +178,7 @@ fn score_all(
         read.csv_dtypes = vec![DataType::String; read.columns.len()];
     }
     let bad = &plan.job.bad_rows;
+    let mut watch = crate::monitor::Watch::start(plan, threads)?;
     let mut quarantine = Quarantine::open(&plan.output_path);
     let mut writer = BackgroundWriter::spawn(TableWriter::create(
         &plan.output_path,
@@ -202,6 +206,9 @@ fn score_all(
                         format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1),
                     )
                 })?;
+            if let Some(w) = &mut watch {
+                w.features(&chunk.df, &converted)?;
+            }
             let bad_rows = BadRows::new(&problems);
             let (df, converted) = if bad_rows.is_empty() {
                 (chunk.df, converted)
@@ -240,6 +247,9 @@ fn score_all(
                         ),
                     )
                 })?;
+            if let Some(w) = &mut watch {
+                w.scores(&scored)?;
+            }
             progress.timing.score += t.elapsed().as_secs_f64();
             let t = Instant::now();
             let mut frame = output_frame(plan, &df, scored)?;
@@ -275,6 +285,7 @@ fn score_all(
             ),
         ));
     }
+    progress.monitor = watch.map(|w| w.finish(plan)).transpose()?;
     // The quarantine is committed even when the run fails on it: it is what
     // tells the user why.
     progress.quarantine = quarantined.commit()?;
@@ -293,6 +304,9 @@ fn score_all(
                 crate::quarantine::path_for(&plan.output_path).display()
             ),
         ));
+    }
+    if let Some(m) = &mut progress.monitor {
+        crate::monitor::gate(m)?;
     }
     let path = file.path().clone();
     // A lock in a bucket can be lost (cut off from the store past its

@@ -202,7 +202,7 @@ pub fn score(
 }
 
 /// The scoring thread pool, built once for the run's thread count.
-fn pool(threads: usize) -> &'static rayon::ThreadPool {
+pub(crate) fn pool(threads: usize) -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()

@@ -11,6 +11,7 @@ mod check;
 mod deploy;
 mod errors;
 mod memory;
+mod monitor;
 mod props;
 mod readme;
 mod run;

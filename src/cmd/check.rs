@@ -55,6 +55,29 @@ fn describe(plan: plan::Plan) -> anyhow::Result<String> {
     let cols: Vec<String> = plan.output_schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();
     writeln!(s, "columns   {}", cols.join(", "))?;
     writeln!(s, "records   {}", plan.job.state_dir.join(&plan.job.name).display())?;
+    if let Some(m) = &plan.job.monitor {
+        // A reference that does not load would fail every run: say so now.
+        let reference = crate::monitor::profile::Profile::load(&m.reference).map_err(|e| {
+            crate::error::failure(crate::error::Kind::Config, format!("monitor.reference: {e:#}"))
+        })?;
+        let wanted: Vec<_> =
+            reference.columns.iter().map(|c| (c.name.clone(), c.role, c.is_numeric())).collect();
+        let (_, kept, missing) = crate::monitor::Binding::new(&plan, &wanted);
+        writeln!(
+            s,
+            "monitor   {} ({} of its {} columns compared; on_alert = {})",
+            m.reference.display(),
+            kept.len(),
+            wanted.len(),
+            match m.on_alert {
+                crate::monitor::OnAlert::Warn => "warn",
+                crate::monitor::OnAlert::Fail => "fail",
+            }
+        )?;
+        if !missing.is_empty() {
+            writeln!(s, "          not compared: {}", missing.join(", "))?;
+        }
+    }
     writeln!(s, "ok: nothing was written")?;
     Ok(s)
 }

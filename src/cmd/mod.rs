@@ -6,6 +6,8 @@ mod backfill;
 mod check;
 mod inspect;
 mod next;
+mod profile;
+mod report;
 mod run;
 mod status;
 
@@ -90,6 +92,8 @@ fn run() -> anyhow::Result<u8> {
         Command::Status { last, .. } => status::status(&job()?, last),
         Command::Backfill(args) => backfill::backfill(&job()?, &args),
         Command::Catchup(args) => backfill::catchup(&job()?, &args),
+        Command::Profile(args) => profile::profile(&job()?, &args),
+        Command::Report(args) => report::report(&job()?, &args),
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::job::Job;
 use crate::ledger::{Ledger, Status};
+use crate::monitor::drift::Level;
 
 pub fn status(job: &Job, last: usize) -> anyhow::Result<u8> {
     super::print(&table(job, last)?)?;
@@ -20,8 +21,8 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
     }
     writeln!(
         s,
-        "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8}  {:<12}  finished",
-        "date", "status", "read", "scored", "rejected", "seconds", "model"
+        "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8}  {:<12}  {:<20}  worst PSI",
+        "date", "status", "read", "scored", "rejected", "seconds", "model", "finished"
     )?;
     for r in records.iter().rev().take(last) {
         let status = match r.status {
@@ -29,9 +30,18 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
             Status::Failed => format!("FAILED {}", r.error.as_ref().map_or(0, |e| e.exit_code)),
         };
         let model = r.model.as_ref().map_or("-".into(), |m| m.sha256.chars().take(12).collect::<String>());
+        // The drift at a glance: the worst column's PSI and the checks' level.
+        let drift = r.monitor.as_ref().map_or("-".to_owned(), |m| {
+            let worst = m.worst.as_ref().map_or("-".to_owned(), |w| format!("{:.3} {:?}", w.psi, w.column));
+            match m.status {
+                Level::Ok => worst,
+                Level::Warning => format!("{worst} (warning)"),
+                Level::Alert => format!("{worst} (ALERT: {} checks fired)", m.checks.len()),
+            }
+        });
         writeln!(
             s,
-            "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8.1}  {:<12}  {}",
+            "{:<10}  {:<7}  {:>10}  {:>10}  {:>8}  {:>8.1}  {:<12}  {:<20}  {}",
             r.date,
             status,
             r.rows.read,
@@ -39,7 +49,8 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
             r.rows.rejected,
             r.duration_seconds,
             model,
-            r.finished_at.format("%Y-%m-%d %H:%M:%SZ")
+            r.finished_at.format("%Y-%m-%d %H:%M:%SZ"),
+            drift
         )?;
         if let Some(e) = &r.error {
             writeln!(s, "            {}", e.message.lines().next().unwrap_or_default())?;

@@ -147,3 +147,19 @@ pub fn unsupported_op() -> Vec<u8> {
         vec![],
     )
 }
+
+/// Floats and a text input: `score = num · w + code(city)` for a float
+/// `[N, F]` input `num` and a text `[N, 1]` input `city` (code 1, 2, 3 for
+/// "a", "b", "c", 0 otherwise), for the drift tests.
+pub fn floats_and_string(w: &[f32]) -> Vec<u8> {
+    let f = w.len() as i64;
+    let mut m = pb::ModelProto::decode(with_string_input().as_slice()).expect("decode");
+    let g = m.graph.as_mut().expect("graph");
+    g.input[0] = value_info("num", 1, &[None, Some(f)]);
+    g.node.retain(|n| n.op_type != "Add");
+    g.node.push(node("Gemm", &["num", "w", "b"], &["lin"], vec![]));
+    g.node.push(node("Add", &["lin", "codef"], &["score"], vec![]));
+    g.initializer.push(floats("w", &[f, 1], w));
+    g.initializer.push(floats("b", &[1], &[0.0]));
+    m.encode_to_vec()
+}
