@@ -556,7 +556,18 @@ fn explain(url: &ObjectUrl, op: Op, e: &object_store::Error) -> anyhow::Error {
         E::Unauthenticated { .. } => Some(Hint::Unauthenticated),
         _ => None,
     };
-    explain_text(url, op, &e.to_string(), hint)
+    // object_store's message stops at "error sending request"; why (a
+    // refused connection, an untrusted certificate) is further down the chain.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text = format!("{text}: {s_text}");
+        }
+        source = s.source();
+    }
+    explain_text(url, op, &text, hint)
 }
 
 /// What the error's type said, when we have its type.
@@ -627,6 +638,11 @@ pub fn explain_text(url: &ObjectUrl, op: Op, text: &str, hint: Option<Hint>) -> 
         (
             Kind::Io,
             "the store is throttling requests and the retries ran out: rerun later, or raise POLARS_CLOUD_MAX_RETRIES / POLARS_CLOUD_RETRY_TIMEOUT_MS".to_owned(),
+        )
+    } else if lower.contains("certificate") {
+        (
+            Kind::Io,
+            "the server's TLS certificate is not trusted: if the store uses a private CA, set SSL_CERT_FILE to its certificate (PEM); otherwise check the endpoint's name".to_owned(),
         )
     } else if lower.contains("error sending request")
         || lower.contains("connect")

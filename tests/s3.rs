@@ -539,6 +539,43 @@ fn a_model_by_http_url_runs_and_inspects() {
 }
 
 #[test]
+fn https_servers_with_a_private_ca_are_trusted_through_ssl_cert_file() {
+    // An S3 endpoint and a web server behind TLS, with a certificate no
+    // public root vouches for, as a company's MinIO or artifact store.
+    let s3 = S3Server::start_tls();
+    s3.bucket("exports").bucket("scores");
+    s3.put("exports", &format!("{DATE}.csv"), day_csv(30));
+    let web = S3Server::start_public_tls();
+    web.bucket("models");
+    web.put("models", "m.onnx", models::linear(&W, 0.25));
+    let wd = Workdir::new();
+    let url = format!("{}/models/m.onnx", web.endpoint);
+    assert!(url.starts_with("https://127.0.0.1:"));
+    job(&wd, &s3, "s3://exports/%Y-%m-%d.csv", "s3://scores/%Y-%m-%d.parquet", "");
+    let text = wd.read("job.toml").replace("model = \"m.onnx\"", &format!("model = \"{url}\""));
+    wd.write("job.toml", text);
+    cmd(&wd, &s3, &["run", "job.toml", "--date", DATE]).code(0);
+    let df = read_parquet(s3.get("scores", &format!("{DATE}.parquet")).expect("the output object"));
+    assert_eq!(df.height(), 30);
+    let score = df.columns()[1].f32().unwrap().get(29).unwrap();
+    assert!((score - expected(29)).abs() < 1e-4);
+    s3.put("exports", "2026-11-24.csv", day_csv(30));
+    // Without the certificate the same run is refused (TLS checks are on),
+    // naming the model's URL, and exits 74 with nothing written.
+    let mut c = wd.cmd(&["run", "job.toml", "--date", "2026-11-24"]);
+    for (k, v) in s3.env().into_iter().filter(|(k, _)| *k != "SSL_CERT_FILE") {
+        c = c.env(k, &v);
+    }
+    let out = c.code(74);
+    assert!(
+        out.stderr.contains("TLS certificate is not trusted") && out.stderr.contains("SSL_CERT_FILE"),
+        "{}",
+        out.stderr
+    );
+    assert!(s3.get("scores", "2026-11-24.parquet").is_none());
+}
+
+#[test]
 fn the_demo_s3_job_runs_against_a_local_server() {
     let s3 = S3Server::start();
     s3.bucket("demo-exports").bucket("demo-models").bucket("demo-scores");

@@ -25,15 +25,27 @@ pub struct S3Server {
 impl S3Server {
     /// A server that checks signatures against [`ACCESS_KEY`] and [`SECRET_KEY`].
     pub fn start() -> S3Server {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
     /// A server that serves anyone, as a plain web server does.
     pub fn start_public() -> S3Server {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
-    fn start_with(auth: bool) -> S3Server {
+    /// [`S3Server::start`] behind TLS, with the self-signed certificate in
+    /// `tests/fixtures/tls/` (for 127.0.0.1 and localhost, valid to 2126):
+    /// clients trust it through `SSL_CERT_FILE`, as they would a private CA.
+    pub fn start_tls() -> S3Server {
+        Self::start_with(true, true)
+    }
+
+    /// [`S3Server::start_public`] behind TLS.
+    pub fn start_public_tls() -> S3Server {
+        Self::start_with(false, true)
+    }
+
+    fn start_with(auth: bool, tls: bool) -> S3Server {
         let root = tempfile::Builder::new().prefix("batchscore-s3-").tempdir().expect("server root");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -47,17 +59,28 @@ impl S3Server {
         }
         let service = b.build();
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{}", listener.local_addr().expect("addr"));
+        let tls = tls.then(tls_acceptor);
         let tasks = std::sync::Arc::new(std::sync::Mutex::new(tokio::task::JoinSet::new()));
         let conns = tasks.clone();
         let accept = async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { continue };
                 let service = service.clone();
+                let tls = tls.clone();
                 let conn = async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(socket), service).await;
+                        }
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(socket).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 };
                 if let Ok(mut set) = conns.lock() {
                     set.spawn(conn);
@@ -147,7 +170,7 @@ impl S3Server {
 
     /// Environment for a batchscore run against this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut env = vec![
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
@@ -157,7 +180,11 @@ impl S3Server {
             ("POLARS_CLOUD_MAX_RETRIES", "1".to_owned()),
             ("POLARS_CLOUD_RETRY_TIMEOUT_MS", "2000".to_owned()),
             ("POLARS_HTTP_CONNECT_TIMEOUT_SECONDS", "5".to_owned()),
-        ]
+        ];
+        if self.endpoint.starts_with("https://") {
+            env.push(("SSL_CERT_FILE", tls_cert().display().to_string()));
+        }
+        env
     }
 }
 
@@ -165,6 +192,27 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The path of the certificate a TLS server presents, for `SSL_CERT_FILE`.
+pub fn tls_cert() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/cert.pem")
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = tls_cert().with_file_name("");
+    let certs = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+        .expect("tests/fixtures/tls/cert.pem");
+    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).expect("tests/fixtures/tls/key.pem");
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .expect("TLS server config");
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
 }
 
 /// Unpadded URL-safe base64, as s3s-fs names its object-info files.
