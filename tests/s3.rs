@@ -502,6 +502,31 @@ fn wrong_credentials_and_missing_buckets_are_named() {
 }
 
 #[test]
+fn access_denied_and_throttling_are_named_apart() {
+    let wd = Workdir::new();
+    wd.write(&format!("in/{DATE}.csv"), day_csv(10));
+    // A bucket policy that denies these credentials: reading is 74, no retry.
+    let denied = S3Server::start_refusing(403, "AccessDenied");
+    job(&wd, &denied, "s3://exports/%Y-%m-%d.csv", "out/%Y-%m-%d.csv", "");
+    let out = cmd(&wd, &denied, &["run", "job.toml", "--date", DATE]).code(74);
+    out.stderr_has(&[&format!("s3://exports/{DATE}.csv"), "access denied", "AWS_ACCESS_KEY_ID"]);
+    // Writing the output where the policy denies it: 73, nothing left behind.
+    job(&wd, &denied, "in/%Y-%m-%d.csv", "s3://scores/%Y-%m-%d.csv", "state_dir = \"state\"");
+    let out = cmd(&wd, &denied, &["run", "job.toml", "--date", DATE]).code(73);
+    out.stderr_has(&[&format!("s3://scores/{DATE}.csv"), "access denied"]);
+    let rec = wd.record(&format!("state/t/{DATE}.json"));
+    assert_eq!((rec["status"].as_str(), rec["error"]["exit_code"].as_u64()), (Some("failed"), Some(73)));
+    // A store shedding load: retried as POLARS_CLOUD_MAX_RETRIES says (1
+    // here), then 74, saying it was throttled and which knobs there are.
+    let slow = S3Server::start_refusing(503, "SlowDown");
+    job(&wd, &slow, "s3://exports/%Y-%m-%d.csv", "out/%Y-%m-%d.csv", "");
+    let out = cmd(&wd, &slow, &["run", "job.toml", "--date", DATE]).code(74);
+    out.stderr_has(&[&format!("s3://exports/{DATE}.csv"), "throttling", "POLARS_CLOUD_MAX_RETRIES"]);
+    let hits = slow.hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(hits >= 2, "the request was not retried ({hits} requests)");
+}
+
+#[test]
 fn a_model_by_http_url_runs_and_inspects() {
     let s3 = S3Server::start();
     s3.bucket("exports");

@@ -17,6 +17,8 @@ pub const SECRET_KEY: &str = "batchscore-test-secret";
 
 pub struct S3Server {
     pub endpoint: String,
+    /// Requests received, answered or not.
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     root: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     tasks: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
@@ -33,6 +35,13 @@ impl S3Server {
         Self::start_with(false, false)
     }
 
+    /// A server that answers every request with one S3 error, as a store
+    /// does when a bucket policy denies the credentials (403 `AccessDenied`)
+    /// or when it sheds load (503 `SlowDown`).
+    pub fn start_refusing(status: u16, code: &'static str) -> S3Server {
+        Self::start_mode(true, false, Some((status, code)))
+    }
+
     /// [`S3Server::start`] behind TLS, with the self-signed certificate in
     /// `tests/fixtures/tls/` (for 127.0.0.1 and localhost, valid to 2126):
     /// clients trust it through `SSL_CERT_FILE`, as they would a private CA.
@@ -46,6 +55,10 @@ impl S3Server {
     }
 
     fn start_with(auth: bool, tls: bool) -> S3Server {
+        Self::start_mode(auth, tls, None)
+    }
+
+    fn start_mode(auth: bool, tls: bool, refuse: Option<(u16, &'static str)>) -> S3Server {
         let root = tempfile::Builder::new().prefix("batchscore-s3-").tempdir().expect("server root");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -57,7 +70,19 @@ impl S3Server {
         if auth {
             b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         }
-        let service = b.build();
+        let s3 = b.build();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = hits.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let s3 = s3.clone();
+            async move {
+                match refuse {
+                    Some((status, code)) => Ok(refusal(status, code)),
+                    None => hyper::service::Service::call(&s3, req).await,
+                }
+            }
+        });
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         let scheme = if tls { "https" } else { "http" };
         let endpoint = format!("{scheme}://{}", listener.local_addr().expect("addr"));
@@ -88,7 +113,7 @@ impl S3Server {
             }
         };
         tasks.lock().expect("tasks").spawn_on(accept, rt.handle());
-        S3Server { endpoint, root, rt, tasks }
+        S3Server { endpoint, hits, root, rt, tasks }
     }
 
     /// A bucket is a directory.
@@ -192,6 +217,18 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An S3 error response, as AWS writes them.
+fn refusal(status: u16, code: &str) -> hyper::Response<s3s::Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>refused by the test server</Message><RequestId>0</RequestId></Error>"
+    );
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(s3s::Body::from(body))
+        .expect("a response")
 }
 
 /// The path of the certificate a TLS server presents, for `SSL_CERT_FILE`.
