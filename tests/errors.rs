@@ -109,7 +109,7 @@ fn refused_parquet(fixture: &str, what: &str) {
 /// 0.55 slices the mapped file with it unchecked (an out-of-bounds read).
 #[test]
 fn a_parquet_footer_pointing_past_the_end_is_refused() {
-    refused_parquet("chunk-past-end.parquet", "row group 0");
+    refused_parquet("chunk-past-end.parquet", "row group 0 places its data at bytes");
 }
 
 /// A page header that claims -20 values: polars 0.55 reserves memory for
@@ -139,6 +139,24 @@ fn a_parquet_page_claiming_a_negative_value_count_is_refused() {
     bytes[at + 2] = 0xCF;
     wd.write(&format!("in/{DATE}.parquet"), bytes);
     run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "claims -1000 values", "row group 0"]);
+    assert!(!wd.exists(&format!("out/{DATE}.parquet")));
+}
+
+/// A page claiming more values than its row group has rows (for a column
+/// that is not a list, one value per row at most): the same header as
+/// above, 1000 values made 2000 (zigzag varint A0 1F, the same length).
+#[test]
+fn a_parquet_page_claiming_more_values_than_rows_is_refused() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
+    let mut bytes = parquet_bytes(1000);
+    let at = bytes
+        .windows(4)
+        .position(|w| (w[0] == 0x2C || w[0] == 0x1C) && w[1..] == [0x15, 0xD0, 0x0F])
+        .expect("a data page header for 1000 values");
+    bytes[at + 2..at + 4].copy_from_slice(&[0xA0, 0x1F]);
+    wd.write(&format!("in/{DATE}.parquet"), bytes);
+    run(&wd).code(65).stderr_has(&["claims 2000 values in a group of 1000 rows", "row group 0"]);
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 

@@ -123,6 +123,21 @@ fn catchup_scores_every_missed_night_oldest_first() {
     assert_eq!(rows.len(), 3);
 }
 
+/// A schedule that fires twice a day scores each missed date once, not once per firing.
+#[test]
+fn catchup_runs_each_date_once_when_the_schedule_fires_more_often() {
+    let wd = Workdir::new();
+    daily_job(
+        &wd,
+        &["2026-11-19", "2026-11-20", "2026-11-21", "2026-11-22"],
+        r#"schedule = "30 2,14 * * *""#,
+    );
+    wd.cmd(["run", "job.toml", "--date", "2026-11-19"]).code(0);
+    let out = wd.cmd(["catchup", "job.toml"]).env("BATCHSCORE_NOW", "2026-11-23T03:00:00Z").code(0);
+    let dates: Vec<&str> = out.stdout.lines().skip(1).map(|l| &l[..10]).collect();
+    assert_eq!(dates, ["2026-11-20", "2026-11-21", "2026-11-22"], "{}", out.stdout);
+}
+
 /// A job that never succeeded catches up only the latest due date, not
 /// every date its inputs happen to cover.
 #[test]

@@ -289,6 +289,24 @@ mod tests {
         let mut s = [0.0, 1.0, 1.0];
         transform(PostTransform::SoftmaxZero, &mut s);
         assert_eq!(s, [0.0, 0.5, 0.5]);
+        // Unequal scores: the shares of exp(v - max), the others' zero kept.
+        let mut s = [0.0, 1.0, 3.0];
+        transform(PostTransform::SoftmaxZero, &mut s);
+        let e = (-2.0f64).exp();
+        assert_eq!(s[0], 0.0);
+        assert!((s[1] - e / (1.0 + e)).abs() < 1e-15 && (s[2] - 1.0 / (1.0 + e)).abs() < 1e-15, "{s:?}");
+        // Large scores: shifted by the max before exp, so nothing overflows.
+        let mut s = [0.0, 400.0, 402.0];
+        transform(PostTransform::SoftmaxZero, &mut s);
+        assert!((s[1] - e / (1.0 + e)).abs() < 1e-15 && (s[2] - 1.0 / (1.0 + e)).abs() < 1e-15, "{s:?}");
+        // onnxruntime's cut: |v| up to 1e-7 counts as zero.
+        let mut s = [1e-7, -1e-7, 2.0];
+        transform(PostTransform::SoftmaxZero, &mut s);
+        assert_eq!(s, [0.0, 0.0, 1.0]);
+        // All zero: nothing to share, no 0/0.
+        let mut s = [0.0, 0.0];
+        transform(PostTransform::SoftmaxZero, &mut s);
+        assert_eq!(s, [0.0, 0.0]);
         let mut s = [0.0, 1.0, 1.0];
         transform(PostTransform::Softmax, &mut s);
         assert!((s.iter().sum::<f64>() - 1.0).abs() < 1e-12 && s[0] > 0.0);
