@@ -630,19 +630,19 @@ pub fn explain_text(url: &ObjectUrl, op: Op, text: &str, hint: Option<Hint>) -> 
     } else if hint == Some(Hint::NotFound) {
         let kind = if op == Op::ReadInput { Kind::NoInput } else { Kind::Io };
         (kind, "no such object".to_owned())
+    } else if lower.contains("certificate") {
+        (
+            Kind::Io,
+            "the server's TLS certificate is not trusted: if the store uses a private CA, set SSL_CERT_FILE to its certificate (PEM); otherwise check the endpoint's name".to_owned(),
+        )
     } else if lower.contains("slowdown")
         || lower.contains("503 service unavailable")
-        || lower.contains("429")
+        || lower.contains("429 too many requests")
         || lower.contains("toomanyrequests")
     {
         (
             Kind::Io,
             "the store is throttling requests and the retries ran out: rerun later, or raise POLARS_CLOUD_MAX_RETRIES / POLARS_CLOUD_RETRY_TIMEOUT_MS".to_owned(),
-        )
-    } else if lower.contains("certificate") {
-        (
-            Kind::Io,
-            "the server's TLS certificate is not trusted: if the store uses a private CA, set SSL_CERT_FILE to its certificate (PEM); otherwise check the endpoint's name".to_owned(),
         )
     } else if lower.contains("error sending request")
         || lower.contains("connect")
@@ -1105,6 +1105,27 @@ mod tests {
         let base = Path::new("/srv/jobs");
         assert_eq!(Location::parse("in/x.csv", base).unwrap(), Path::new("/srv/jobs/in/x.csv"));
         assert!(matches!(Location::parse("gs://b/k", base).unwrap(), Location::Object(_)));
+    }
+
+    #[test]
+    fn failures_are_told_apart_by_what_they_say_not_by_stray_digits() {
+        let url = ObjectUrl::parse("s3://b/k.csv").unwrap();
+        let said = |text: &str| format!("{:#}", explain_text(&url, Op::ReadInput, text, None));
+        // A duration that happens to contain "429", on an untrusted certificate.
+        let cert = said(
+            "Error performing PUT https://127.0.0.1:42141/b/k in 105.57429ms - HTTP error: error sending request: client error (Connect): invalid peer certificate: UnknownIssuer",
+        );
+        assert!(cert.contains("TLS certificate is not trusted"), "{cert}");
+        let refused = said(
+            "Error performing GET http://127.0.0.1:9/b/k in 1429.51ms - error sending request: connection refused",
+        );
+        assert!(refused.contains("cannot reach the store"), "{refused}");
+        for throttled in [
+            "Server returned non-2xx status code: 503 Service Unavailable: <Code>SlowDown</Code>",
+            "Server returned non-2xx status code: 429 Too Many Requests",
+        ] {
+            assert!(said(throttled).contains("throttling"), "{throttled}");
+        }
     }
 
     #[test]
