@@ -587,7 +587,7 @@ fn https_servers_with_a_private_ca_are_trusted_through_ssl_cert_file() {
     s3.put("exports", "2026-11-24.csv", day_csv(30));
     // Without the certificate the same run is refused (TLS checks are on),
     // naming the model's URL, and exits 74 with nothing written.
-    let mut c = wd.cmd(&["run", "job.toml", "--date", "2026-11-24"]);
+    let mut c = wd.cmd(["run", "job.toml", "--date", "2026-11-24"]);
     for (k, v) in s3.env().into_iter().filter(|(k, _)| *k != "SSL_CERT_FILE") {
         c = c.env(k, &v);
     }
