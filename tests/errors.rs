@@ -119,43 +119,40 @@ fn a_parquet_file_the_fuzzer_found_with_impossible_page_values_is_refused() {
     refused_parquet("page-claims-2e61-values.parquet", "claims");
 }
 
-/// A well-formed file but for one data page header whose value count is
-/// negative: only the page-header check can refuse it (the footer and the
-/// column-chunk ranges are sound), and without it polars 0.55 would size a
-/// buffer from the count.
-#[test]
-fn a_parquet_page_claiming_a_negative_value_count_is_refused() {
-    let wd = Workdir::new();
-    job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
+/// A well-formed 1000-row file but for the first data page header's value
+/// count, set to `count` (two bytes of zigzag varint: the header keeps its
+/// length). In the thrift compact encoding, a PageHeader's data_page_header
+/// (field 5, a struct: 0x2C after field 3, 0x1C after a crc in field 4)
+/// starts with num_values (field 1, i32: 0x15); 1000 is D0 0F.
+fn parquet_with_page_claiming(count: [u8; 2]) -> Vec<u8> {
     let mut bytes = parquet_bytes(1000);
-    // In the thrift compact encoding, a PageHeader's data_page_header
-    // (field 5, a struct: 0x2C after field 3, 0x1C after a crc in field 4)
-    // starts with num_values (field 1, i32: 0x15) as a zigzag varint:
-    // 1000 is D0 0F and -1000 is CF 0F, the same length.
     let at = bytes
         .windows(4)
         .position(|w| (w[0] == 0x2C || w[0] == 0x1C) && w[1..] == [0x15, 0xD0, 0x0F])
         .expect("a data page header for 1000 values");
-    bytes[at + 2] = 0xCF;
-    wd.write(&format!("in/{DATE}.parquet"), bytes);
+    bytes[at + 2..at + 4].copy_from_slice(&count);
+    bytes
+}
+
+/// A page claiming a negative value count: only the page-header check can
+/// refuse it (the footer and the column-chunk ranges are sound), and without
+/// it polars 0.55 would size a buffer from the count.
+#[test]
+fn a_parquet_page_claiming_a_negative_value_count_is_refused() {
+    let wd = Workdir::new();
+    job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
+    wd.write(&format!("in/{DATE}.parquet"), parquet_with_page_claiming([0xCF, 0x0F])); // -1000
     run(&wd).code(65).stderr_has(&[&format!("in/{DATE}.parquet"), "claims -1000 values", "row group 0"]);
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
 
 /// A page claiming more values than its row group has rows (for a column
-/// that is not a list, one value per row at most): the same header as
-/// above, 1000 values made 2000 (zigzag varint A0 1F, the same length).
+/// that is not a list, one value per row at most).
 #[test]
 fn a_parquet_page_claiming_more_values_than_rows_is_refused() {
     let wd = Workdir::new();
     job(&wd, "in/%Y-%m-%d.parquet", "out/%Y-%m-%d.parquet");
-    let mut bytes = parquet_bytes(1000);
-    let at = bytes
-        .windows(4)
-        .position(|w| (w[0] == 0x2C || w[0] == 0x1C) && w[1..] == [0x15, 0xD0, 0x0F])
-        .expect("a data page header for 1000 values");
-    bytes[at + 2..at + 4].copy_from_slice(&[0xA0, 0x1F]);
-    wd.write(&format!("in/{DATE}.parquet"), bytes);
+    wd.write(&format!("in/{DATE}.parquet"), parquet_with_page_claiming([0xA0, 0x1F])); // 2000
     run(&wd).code(65).stderr_has(&["claims 2000 values in a group of 1000 rows", "row group 0"]);
     assert!(!wd.exists(&format!("out/{DATE}.parquet")));
 }
