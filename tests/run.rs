@@ -1,6 +1,6 @@
 //! The run path end to end, on the real binary.
 
-use crate::common::{JobToml, Workdir, csv_rows, models};
+use crate::common::{JobToml, Workdir, csv_rows, models, parquet_day};
 use polars::prelude::*;
 
 const DATE: &str = "2026-11-23";
@@ -75,16 +75,7 @@ fn output_is_identical_whatever_the_thread_count() {
 }
 
 fn write_parquet(wd: &Workdir, rel: &str, ids: &[i64], a: &[f64]) {
-    let mut df = DataFrame::new_infer_height(vec![
-        Column::new("id".into(), ids),
-        Column::new("a b".into(), a),
-        Column::new("c/d (e)".into(), vec![1i64; ids.len()]),
-        Column::new("z".into(), vec![0.5f32; ids.len()]),
-    ])
-    .unwrap();
-    let p = wd.path(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    ParquetWriter::new(std::fs::File::create(p).unwrap()).finish(&mut df).unwrap();
+    wd.write(rel, parquet_day(ids, a));
 }
 
 fn read_parquet(wd: &Workdir, rel: &str) -> DataFrame {

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::s3server::S3Server;
-use crate::common::{Workdir, csv_rows, models};
+use crate::common::{Workdir, csv_rows, models, parquet_day};
 use polars::prelude::*;
 
 const DATE: &str = "2026-11-23";
@@ -25,19 +25,6 @@ fn day_csv(rows: usize) -> String {
         csv.push_str(&format!("00{i},{},{},{}\n", i as f32 * 0.5, i % 7, -(i as f32) / 3.0));
     }
     csv
-}
-
-fn parquet_bytes(ids: &[i64], a: &[f64]) -> Vec<u8> {
-    let mut df = DataFrame::new_infer_height(vec![
-        Column::new("id".into(), ids),
-        Column::new("a b".into(), a),
-        Column::new("c/d (e)".into(), vec![1i64; ids.len()]),
-        Column::new("z".into(), vec![0.5f32; ids.len()]),
-    ])
-    .unwrap();
-    let mut buf = Vec::new();
-    ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
-    buf
 }
 
 fn read_parquet(bytes: Vec<u8>) -> DataFrame {
@@ -176,11 +163,11 @@ fn parquet_glob_over_a_prefix_to_parquet_output() {
     let s3 = S3Server::start();
     s3.bucket("exports").bucket("scores");
     // Out of name order on purpose; a neighbour day and a non-match must be left out.
-    s3.put("exports", "2026/11/23/part-1.parquet", parquet_bytes(&[3, 4], &[3.0, 4.0]));
-    s3.put("exports", "2026/11/23/part-0.parquet", parquet_bytes(&[1, 2], &[1.0, 2.0]));
+    s3.put("exports", "2026/11/23/part-1.parquet", parquet_day(&[3, 4], &[3.0, 4.0]));
+    s3.put("exports", "2026/11/23/part-0.parquet", parquet_day(&[1, 2], &[1.0, 2.0]));
     s3.put("exports", "2026/11/23/_SUCCESS", "");
-    s3.put("exports", "2026/11/23/sub/part-9.parquet", parquet_bytes(&[9], &[9.0]));
-    s3.put("exports", "2026/11/24/part-0.parquet", parquet_bytes(&[5], &[5.0]));
+    s3.put("exports", "2026/11/23/sub/part-9.parquet", parquet_day(&[9], &[9.0]));
+    s3.put("exports", "2026/11/24/part-0.parquet", parquet_day(&[5], &[5.0]));
     let wd = Workdir::new();
     job(&wd, &s3, "s3://exports/%Y/%m/%d/*.parquet", "s3://scores/%Y/%m/%d/scores.parquet", "");
     let check = cmd(&wd, &s3, &["check", "job.toml", "--date", DATE]).code(0);

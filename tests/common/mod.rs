@@ -150,6 +150,22 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A Parquet day for the jobs over `id`, `a b`, `c/d (e)` and `z` (names
+/// that need quoting on purpose): `a b` as given, the others constant.
+pub fn parquet_day(ids: &[i64], a: &[f64]) -> Vec<u8> {
+    use polars::prelude::*;
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("id".into(), ids),
+        Column::new("a b".into(), a),
+        Column::new("c/d (e)".into(), vec![1i64; ids.len()]),
+        Column::new("z".into(), vec![0.5f32; ids.len()]),
+    ])
+    .expect("a frame");
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(&mut df).expect("Parquet");
+    buf
+}
+
 /// Reads a CSV into rows of strings, the header first. Enough CSV for our
 /// fixtures and outputs: quoted fields may hold commas and doubled quotes,
 /// not newlines.
