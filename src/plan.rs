@@ -39,6 +39,29 @@ pub struct MissingRule {
 }
 
 impl Plan {
+    /// How the day's files are read: as planned, or with every CSV column
+    /// as text (the second try after a cell did not parse as its column's type).
+    pub fn read_spec(&self, as_text: bool) -> ReadSpec {
+        let mut read = self.read.clone();
+        if as_text {
+            read.csv_dtypes = vec![DataType::String; read.columns.len()];
+        }
+        read
+    }
+
+    /// A chunk converted for the model with this plan's repairs; bad values
+    /// go to `problems`. A failure names the file and the chunk's rows.
+    pub fn convert(
+        &self,
+        file: &InputFile,
+        chunk: &input::Chunk,
+        problems: &mut Vec<features::Problem>,
+    ) -> anyhow::Result<Vec<Vec<Series>>> {
+        features::convert(&chunk.df, &self.feeds, &|c| self.repair(c), problems).map_err(|e| {
+            failure(Kind::Data, format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1))
+        })
+    }
+
     /// The repair a bad value in `column` gets: under `auto`, NaN for a
     /// missing value where every input the column feeds handles one.
     pub fn repair(&self, column: &str) -> Repair {

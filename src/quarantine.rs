@@ -57,6 +57,12 @@ impl<'a> BadRows<'a> {
         (0..height).map(|r| !self.by_row.contains_key(&r)).collect()
     }
 
+    /// A chunk's converted columns without the rejected rows.
+    pub fn keep_rows(&self, converted: &[Vec<Series>], height: usize) -> PolarsResult<Vec<Vec<Series>>> {
+        let keep = self.keep_mask(height);
+        converted.iter().map(|cols| cols.iter().map(|s| s.filter(&keep)).collect()).collect()
+    }
+
     /// The rejected rows as text: their keep and feature columns as read,
     /// where they came from, and what was wrong.
     fn frame(

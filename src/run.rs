@@ -7,7 +7,6 @@ use polars::prelude::*;
 use tracing::{info, warn};
 
 use crate::error::{Kind, failure, kind_of};
-use crate::features;
 use crate::input::{ChunkReader, UnparsableCell};
 use crate::job::{Job, Policy};
 use crate::ledger::{ErrorEntry, FileEntry, Ledger, Lock, ModelEntry, Record, Rows, Status};
@@ -173,10 +172,7 @@ fn score_all(
     lock: &Lock,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let mut read = plan.read.clone();
-    if as_text {
-        read.csv_dtypes = vec![DataType::String; read.columns.len()];
-    }
+    let read = plan.read_spec(as_text);
     let bad = &plan.job.bad_rows;
     let mut watch = crate::monitor::Watch::start(plan, threads)?;
     let mut quarantine = Quarantine::open(&plan.output_path);
@@ -199,13 +195,7 @@ fn score_all(
             progress.rows.read += n;
             file_rows += n;
             let mut problems = Vec::new();
-            let converted = features::convert(&chunk.df, &plan.feeds, &|c| plan.repair(c), &mut problems)
-                .map_err(|e| {
-                    failure(
-                        Kind::Data,
-                        format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1),
-                    )
-                })?;
+            let converted = plan.convert(file, &chunk, &mut problems)?;
             if let Some(w) = &mut watch {
                 w.features(&chunk.df, &converted)?;
             }
@@ -222,12 +212,8 @@ fn score_all(
                 }
                 quarantine.write(&plan.read.columns, &chunk.df, file, chunk.first_row, &bad_rows)?;
                 progress.rows.rejected += bad_rows.len() as u64;
-                let keep = bad_rows.keep_mask(chunk.df.height());
-                let converted = converted
-                    .iter()
-                    .map(|cols| cols.iter().map(|s| s.filter(&keep)).collect::<PolarsResult<Vec<_>>>())
-                    .collect::<PolarsResult<Vec<_>>>()?;
-                (chunk.df.filter(&keep)?, converted)
+                let converted = bad_rows.keep_rows(&converted, chunk.df.height())?;
+                (chunk.df.filter(&bad_rows.keep_mask(chunk.df.height()))?, converted)
             };
             if df.height() == 0 {
                 continue;

@@ -189,6 +189,31 @@ fn by_default_an_imputed_column_passes_nan_and_the_others_reject() {
     assert_eq!(rows_of(&wd), (284, 16));
 }
 
+/// `profile` scores the rows a run scores: under `auto`, a row whose NaN
+/// the model handles is scored there too, so a reference's score columns
+/// count the same rows as the run's.
+#[test]
+fn profile_scores_the_rows_a_run_scores() {
+    let wd = zoo_run("skl_hgb_reg_nan", "", |_| {}, 0);
+    assert_eq!(rows_of(&wd), (300, 0));
+    let input = format!("in/{DATE}.csv");
+    assert!(wd.read(&input).contains(",,"), "the fixture has missing values");
+    wd.cmd(["profile", "job.toml", "--input", &input, "--out", "ref.json"]).code(0);
+    let reference: serde_json::Value = serde_json::from_str(&wd.read("ref.json")).unwrap();
+    let scores: Vec<u64> = reference["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["role"] == "score")
+        .map(|c| c["rows"].as_u64().unwrap())
+        .collect();
+    assert!(!scores.is_empty());
+    assert!(
+        scores.iter().all(|&n| n == 300),
+        "score columns profiled over {scores:?} rows, the run scored 300"
+    );
+}
+
 /// HistGradientBoosting with missing-value tracks takes NaN by default; a
 /// random forest (no tracks) does not, and its rows with NaN are rejected.
 #[test]

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 
 use crate::cli::ProfileArgs;
 use crate::error::{Kind, failure, kind_of};
-use crate::features;
 use crate::input::{ChunkReader, UnparsableCell};
 use crate::job::Job;
 use crate::monitor::profile::{Profile, Sampler};
@@ -149,34 +148,20 @@ type Visit<'a> = dyn FnMut(&DataFrame, &[Vec<Series>], Option<&[Column]>) -> any
 /// chunk as read and converted (every row), then with its scores (the rows
 /// without a bad value), as a run would.
 fn each_chunk(plan: &Plan, threads: usize, as_text: bool, visit: &mut Visit<'_>) -> anyhow::Result<()> {
-    let mut read = plan.read.clone();
-    if as_text {
-        read.csv_dtypes = vec![DataType::String; read.columns.len()];
-    }
-    let bad = &plan.job.bad_rows;
+    let read = plan.read_spec(as_text);
     for file in &plan.files {
         info!(date = %plan.date, file = %file.path.display(), "profiling");
         for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows)? {
             signals::check()?;
             let chunk = chunk?;
             let mut problems = Vec::new();
-            let converted = features::convert(&chunk.df, &plan.feeds, &|c| bad.repair(c), &mut problems)
-                .map_err(|e| {
-                    failure(
-                        Kind::Data,
-                        format!("{}: rows {}..: {e:#}", file.path.display(), chunk.first_row + 1),
-                    )
-                })?;
+            let converted = plan.convert(file, &chunk, &mut problems)?;
             visit(&chunk.df, &converted, None)?;
             let bad_rows = BadRows::new(&problems);
             let good = if bad_rows.is_empty() {
                 converted
             } else {
-                let keep = bad_rows.keep_mask(chunk.df.height());
-                converted
-                    .iter()
-                    .map(|cols| cols.iter().map(|s| s.filter(&keep)).collect::<PolarsResult<Vec<_>>>())
-                    .collect::<PolarsResult<Vec<_>>>()?
+                bad_rows.keep_rows(&converted, chunk.df.height())?
             };
             if good.first().and_then(|c| c.first()).is_none_or(|s| s.is_empty()) {
                 continue;
