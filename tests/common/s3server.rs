@@ -27,12 +27,12 @@ pub struct S3Server {
 impl S3Server {
     /// A server that checks signatures against [`ACCESS_KEY`] and [`SECRET_KEY`].
     pub fn start() -> S3Server {
-        Self::start_with(true, false)
+        Self::start_mode(true, false, None)
     }
 
     /// A server that serves anyone, as a plain web server does.
     pub fn start_public() -> S3Server {
-        Self::start_with(false, false)
+        Self::start_mode(false, false, None)
     }
 
     /// A server that answers every request with one S3 error, as a store
@@ -46,16 +46,12 @@ impl S3Server {
     /// `tests/fixtures/tls/` (for 127.0.0.1 and localhost, valid to 2126):
     /// clients trust it through `SSL_CERT_FILE`, as they would a private CA.
     pub fn start_tls() -> S3Server {
-        Self::start_with(true, true)
+        Self::start_mode(true, true, None)
     }
 
     /// [`S3Server::start_public`] behind TLS.
     pub fn start_public_tls() -> S3Server {
-        Self::start_with(false, true)
-    }
-
-    fn start_with(auth: bool, tls: bool) -> S3Server {
-        Self::start_mode(auth, tls, None)
+        Self::start_mode(false, true, None)
     }
 
     fn start_mode(auth: bool, tls: bool, refuse: Option<(u16, &'static str)>) -> S3Server {
