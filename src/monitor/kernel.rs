@@ -4,22 +4,32 @@
 //! (`rustc -O --test --edition 2024 src/monitor/kernel.rs -o /tmp/kernel &&
 //! /tmp/kernel --ignored --nocapture timing`): it is the only part of monitoring
 //! that touches every value, and it must stay a small fraction of a run.
-//! Everything is written as fixed-width lanes over blocks that fit in L1,
-//! so the compiler vectorises it; there are no branches on the data.
+//!
+//! The histogram is counted without finding each value's bin: for every
+//! threshold, how many values are below it, the bin counts being the
+//! differences. Each block of values is loaded once and compared with all
+//! thresholds, whose counters stay in vector registers (one per threshold,
+//! a lane per value), so a value costs one compare and one add per
+//! threshold, a vector's width at a time, and there are no branches on the
+//! data. The width is the widest the CPU has, chosen once per call.
 
 /// A column's element type, as the kernel reads it.
-pub trait Value: Copy {
+pub trait Value: Copy + PartialOrd {
     fn f(self) -> f64;
 
-    /// Values below `e`.
-    fn count_below(xs: &[Self], e: f64) -> u64 {
-        // u64 counts: a comparison's 64-bit mask is added as it is, no packing.
-        xs.iter().map(|&x| u64::from(x.f() < e)).sum()
-    }
+    /// The `t` for which `x < t` exactly when `x.f() < e`.
+    fn below(e: f64) -> Self;
 
-    /// Values at or below `e`.
-    fn count_at_or_below(xs: &[Self], e: f64) -> u64 {
-        xs.iter().map(|&x| u64::from(x.f() <= e)).sum()
+    /// The `t` for which `x < t` exactly when `x.f() <= e` (`e` finite).
+    fn at_or_below(e: f64) -> Self;
+
+    /// Adds to `below[i]` the values of `xs` (at most `BLOCK`) below `t[i]`.
+    fn count_below(xs: &[Self], t: &[Self], below: &mut [u64], _v: Vectors) {
+        // One pass per threshold: the compiler vectorises each with the
+        // baseline's vectors.
+        for (n, &t) in below.iter_mut().zip(t) {
+            *n += xs.iter().map(|&x| u64::from(x < t)).sum::<u64>();
+        }
     }
 }
 
@@ -27,6 +37,26 @@ impl Value for f64 {
     #[inline(always)]
     fn f(self) -> f64 {
         self
+    }
+
+    fn below(e: f64) -> f64 {
+        e
+    }
+
+    fn at_or_below(e: f64) -> f64 {
+        e.next_up()
+    }
+
+    fn count_below(xs: &[f64], t: &[f64], below: &mut [u64], v: Vectors) {
+        #[cfg(target_arch = "x86_64")]
+        if x86::count_below_f64(xs, t, below, v) {
+            return;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = v;
+        for (n, &t) in below.iter_mut().zip(t) {
+            *n += xs.iter().map(|&x| u64::from(x < t)).sum::<u64>();
+        }
     }
 }
 
@@ -41,22 +71,35 @@ impl Value for f32 {
         f64::from(self)
     }
 
-    fn count_below(xs: &[Self], e: f64) -> u64 {
+    fn below(e: f64) -> f32 {
         let up = e as f32;
-        let up = if f64::from(up) < e { up.next_up() } else { up };
-        xs.iter().map(|&x| u32::from(x < up)).sum::<u32>() as u64
+        if f64::from(up) < e { up.next_up() } else { up }
     }
 
-    fn count_at_or_below(xs: &[Self], e: f64) -> u64 {
+    fn at_or_below(e: f64) -> f32 {
         let down = e as f32;
         let down = if f64::from(down) > e { down.next_down() } else { down };
-        xs.iter().map(|&x| u32::from(x <= down)).sum::<u32>() as u64
+        down.next_up()
+    }
+
+    fn count_below(xs: &[f32], t: &[f32], below: &mut [u64], v: Vectors) {
+        #[cfg(target_arch = "x86_64")]
+        if x86::count_below_f32(xs, t, below, v) {
+            return;
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = v;
+        // u32 counts: a float32 comparison's mask is 32 bits.
+        for (n, &t) in below.iter_mut().zip(t) {
+            *n += u64::from(xs.iter().map(|&x| u32::from(x < t)).sum::<u32>());
+        }
     }
 }
 
-/// Values per block: a block is scanned once per edge, so it should stay in L1.
-const BLOCK: usize = 1024;
-const LANES: usize = 8;
+/// Values per block: the moments and the thresholds read a block in turn,
+/// so it should stay in L1; float32 lanes count a block without overflow.
+const BLOCK: usize = 2048;
+const LANES: usize = 32;
 
 /// Count, mean and sum of squared deviations (M2) of the finite values,
 /// with their min and max. Two of these merge by Chan et al.'s formula.
@@ -119,6 +162,36 @@ pub struct Scan {
 /// reference's max is in range). With one edge there is one bin, `[e, e]`.
 /// `counts` must hold `bins(edges.len())` entries; NaN is in no bin.
 pub fn scan<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64]) -> Scan {
+    scan_with(xs, shift, edges, counts, Vectors::best())
+}
+
+/// The vector instructions the kernel is compiled for, each with the same
+/// results: the widest the CPU has is used; tests try each it has.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub enum Vectors {
+    /// What every CPU of the target has (SSE2 on x86-64).
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+impl Vectors {
+    pub fn best() -> Vectors {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Vectors::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Vectors::Avx2;
+            }
+        }
+        Vectors::Baseline
+    }
+}
+
+fn scan_with<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64], v: Vectors) -> Scan {
     // Sums are taken around a value near the mean (the mean so far, else the
     // first value) so that squares of large values do not cancel.
     let shift = if shift.is_finite() {
@@ -126,19 +199,18 @@ pub fn scan<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64]) -
     } else {
         xs.first().map(|x| x.f()).filter(|x| x.is_finite()).unwrap_or(0.0)
     };
-    // lt[i]: values below edges[i]; le: values at or below the last edge.
-    let mut lt = vec![0u64; edges.len()];
-    let mut le = 0u64;
-    let mut all = Lanes::new();
-    for block in xs.chunks(BLOCK) {
-        all.add(block, shift);
-        for (e, n) in edges.iter().zip(lt.iter_mut()) {
-            *n += T::count_below(block, *e);
+    let histogram = !edges.is_empty() && counts.len() == bins(edges.len());
+    // below[i]: values below edges[i] for all but the last edge, and values
+    // at or below the last one (values below the last edge are not needed).
+    let thresholds: Vec<T> = match edges.split_last() {
+        // One edge e counts as two, [e, e]: below it, and at or below it.
+        Some((last, rest)) if histogram && last.is_finite() && rest.iter().all(|e| !e.is_nan()) => {
+            let rest = if rest.is_empty() { std::slice::from_ref(last) } else { rest };
+            rest.iter().map(|&e| T::below(e)).chain([T::at_or_below(*last)]).collect()
         }
-        if let Some(&last) = edges.last() {
-            le += T::count_at_or_below(block, last);
-        }
-    }
+        _ => vec![],
+    };
+    let (all, below) = blocks(xs, shift, &thresholds, v);
     // A sum that is not finite means an infinity or a NaN (or an overflow):
     // rare, so only then are the values looked at one by one.
     let (moments, nan) = match all.moments(xs.len() as u64, shift) {
@@ -152,21 +224,236 @@ pub fn scan<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64]) -
         }
     };
     let valid = xs.len() as u64 - nan;
-    if !edges.is_empty() && counts.len() == bins(edges.len()) {
-        let k = edges.len();
-        counts[0] += lt[0];
-        if k == 1 {
-            counts[1] += le - lt[0];
-        } else {
-            for j in 0..k - 2 {
-                counts[j + 1] += lt[j + 1] - lt[j];
-            }
-            counts[k - 1] += le - lt[k - 2];
+    if histogram {
+        let below = if thresholds.is_empty() { below_one_by_one(xs, edges) } else { below };
+        // below is sorted: bin j holds what is below threshold j but not j-1.
+        let m = below.len();
+        counts[0] += below.first().copied().unwrap_or(0);
+        for j in 1..m {
+            counts[j] += below[j] - below[j - 1];
         }
-        let over = counts.len() - 1;
-        counts[over] += valid - le;
+        counts[m] += valid - below.last().copied().unwrap_or(0);
     }
     Scan { moments, nan, valid }
+}
+
+/// The same counts as the thresholds give, value by value in float64, for
+/// edges that cannot be thresholds (not finite: not from `batchscore profile`).
+fn below_one_by_one<T: Value>(xs: &[T], edges: &[f64]) -> Vec<u64> {
+    let Some((last, rest)) = edges.split_last() else { return vec![] };
+    let rest = if rest.is_empty() { std::slice::from_ref(last) } else { rest };
+    rest.iter()
+        .map(|&e| xs.iter().filter(|x| x.f() < e).count() as u64)
+        .chain([xs.iter().filter(|x| x.f() <= *last).count() as u64])
+        .collect()
+}
+
+/// The moments' lanes and the counts below each threshold, at the widest
+/// vectors this CPU has.
+fn blocks<T: Value>(xs: &[T], shift: f64, thresholds: &[T], v: Vectors) -> (Lanes, Vec<u64>) {
+    let mut all = Lanes::new();
+    let mut below = vec![0u64; thresholds.len()];
+    for b in xs.chunks(BLOCK) {
+        #[cfg(target_arch = "x86_64")]
+        x86::add(&mut all, b, shift, v);
+        #[cfg(not(target_arch = "x86_64"))]
+        all.add(b, shift);
+        T::count_below(b, thresholds, &mut below, v);
+    }
+    (all, below)
+}
+
+/// The thresholds' counts with AVX-512 or AVX2, when the CPU has them:
+/// each vector of values is loaded once and compared with every threshold,
+/// whose counters stay in registers (the baseline's loop reloads the
+/// values once per threshold, and has half or a quarter of the lanes).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86 {
+    use super::{Lanes, Value, Vectors};
+    use std::arch::x86_64::*;
+
+    /// The moments' sums, compiled for the widest vectors the CPU has: the
+    /// same arithmetic in the same order (no fused multiply-add), so the
+    /// same sums on any CPU.
+    /// The CPU is asked again (a load of a cached answer): a `Vectors` the
+    /// CPU lacks falls back rather than faults.
+    pub fn add<T: Value>(lanes: &mut Lanes, xs: &[T], shift: f64, v: Vectors) {
+        match v {
+            Vectors::Avx512 if is_x86_feature_detected!("avx512f") => {
+                // SAFETY: the CPU has AVX-512F, checked just above.
+                unsafe { add_avx512(lanes, xs, shift) }
+            }
+            Vectors::Avx2 if is_x86_feature_detected!("avx2") => {
+                // SAFETY: the CPU has AVX2, checked just above.
+                unsafe { add_avx2(lanes, xs, shift) }
+            }
+            _ => lanes.add(xs, shift),
+        }
+    }
+
+    /// # Safety
+    /// Only on a CPU with AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add_avx512<T: Value>(lanes: &mut Lanes, xs: &[T], shift: f64) {
+        lanes.add(xs, shift)
+    }
+
+    /// # Safety
+    /// Only on a CPU with AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_avx2<T: Value>(lanes: &mut Lanes, xs: &[T], shift: f64) {
+        lanes.add(xs, shift)
+    }
+
+    /// Thresholds are padded up to one of these counts (11: ten bins, the default) (a padding threshold
+    /// is -inf, its count dropped), so the counters' number is known when
+    /// compiling and they can live in registers.
+    macro_rules! dispatch {
+        ($xs:ident, $t:ident, $below:ident, $v:ident, $pad:expr, $($k:literal)*) => {
+            match $t.len() {
+                $(n if n <= $k => {
+                    let mut t = [$pad; $k];
+                    t[..n].copy_from_slice($t);
+                    let mut out = [0u64; $k];
+                    match $v {
+                        Vectors::Avx512 if is_x86_feature_detected!("avx512f") => {
+                            // SAFETY: the CPU has AVX-512F, checked just above.
+                            unsafe { Wide::avx512(&mut out, $xs, &t) }
+                        }
+                        Vectors::Avx2 if is_x86_feature_detected!("avx2") => {
+                            // SAFETY: the CPU has AVX2, checked just above.
+                            unsafe { Wide::avx2(&mut out, $xs, &t) }
+                        }
+                        _ => return false,
+                    }
+                    $below.iter_mut().zip(out).for_each(|(b, o)| *b += o);
+                    true
+                })*
+                _ => false,
+            }
+        };
+    }
+
+    /// Whether it counted (else the caller counts the baseline's way).
+    pub fn count_below_f64(xs: &[f64], t: &[f64], below: &mut [u64], v: Vectors) -> bool {
+        dispatch!(xs, t, below, v, f64::NEG_INFINITY, 4 8 11 12 16)
+    }
+
+    pub fn count_below_f32(xs: &[f32], t: &[f32], below: &mut [u64], v: Vectors) -> bool {
+        dispatch!(xs, t, below, v, f32::NEG_INFINITY, 4 8 11 12 16)
+    }
+
+    trait Wide<const K: usize>: Sized {
+        /// # Safety
+        /// Only on a CPU with AVX-512F.
+        unsafe fn avx512(out: &mut [u64; K], xs: &[Self], t: &[Self; K]);
+        /// # Safety
+        /// Only on a CPU with AVX2.
+        unsafe fn avx2(out: &mut [u64; K], xs: &[Self], t: &[Self; K]);
+    }
+
+    impl<const K: usize> Wide<K> for f64 {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(out: &mut [u64; K], xs: &[f64], t: &[f64; K]) {
+            let mut tv = [_mm512_setzero_pd(); K];
+            for k in 0..K {
+                tv[k] = _mm512_set1_pd(t[k]);
+            }
+            let one = _mm512_set1_epi64(1);
+            let mut acc = [_mm512_setzero_si512(); K];
+            let mut groups = xs.chunks_exact(8);
+            for g in &mut groups {
+                // SAFETY: `g` holds 8 float64; the load is unaligned.
+                let x = unsafe { _mm512_loadu_pd(g.as_ptr()) };
+                for k in 0..K {
+                    let m = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, tv[k]);
+                    acc[k] = _mm512_mask_add_epi64(acc[k], m, acc[k], one);
+                }
+            }
+            for k in 0..K {
+                let rest = groups.remainder().iter().filter(|&&x| x < t[k]).count();
+                out[k] = _mm512_reduce_add_epi64(acc[k]) as u64 + rest as u64;
+            }
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(out: &mut [u64; K], xs: &[f64], t: &[f64; K]) {
+            let mut tv = [_mm256_setzero_pd(); K];
+            for k in 0..K {
+                tv[k] = _mm256_set1_pd(t[k]);
+            }
+            let mut acc = [_mm256_setzero_si256(); K];
+            let mut groups = xs.chunks_exact(4);
+            for g in &mut groups {
+                // SAFETY: `g` holds 4 float64; the load is unaligned.
+                let x = unsafe { _mm256_loadu_pd(g.as_ptr()) };
+                for k in 0..K {
+                    // A true comparison is all ones, -1: subtracting it counts one.
+                    let m = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_LT_OQ>(x, tv[k]));
+                    acc[k] = _mm256_sub_epi64(acc[k], m);
+                }
+            }
+            for k in 0..K {
+                let mut lanes = [0u64; 4];
+                // SAFETY: `lanes` holds 4 u64; the store is unaligned.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc[k]) };
+                let rest = groups.remainder().iter().filter(|&&x| x < t[k]).count();
+                out[k] = lanes.iter().sum::<u64>() + rest as u64;
+            }
+        }
+    }
+
+    // Float32 lanes count in u32: a block (at most `BLOCK` values) cannot overflow them.
+    impl<const K: usize> Wide<K> for f32 {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512(out: &mut [u64; K], xs: &[f32], t: &[f32; K]) {
+            let mut tv = [_mm512_setzero_ps(); K];
+            for k in 0..K {
+                tv[k] = _mm512_set1_ps(t[k]);
+            }
+            let one = _mm512_set1_epi32(1);
+            let mut acc = [_mm512_setzero_si512(); K];
+            let mut groups = xs.chunks_exact(16);
+            for g in &mut groups {
+                // SAFETY: `g` holds 16 float32; the load is unaligned.
+                let x = unsafe { _mm512_loadu_ps(g.as_ptr()) };
+                for k in 0..K {
+                    let m = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, tv[k]);
+                    acc[k] = _mm512_mask_add_epi32(acc[k], m, acc[k], one);
+                }
+            }
+            for k in 0..K {
+                let rest = groups.remainder().iter().filter(|&&x| x < t[k]).count();
+                out[k] = _mm512_reduce_add_epi32(acc[k]) as u32 as u64 + rest as u64;
+            }
+        }
+
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2(out: &mut [u64; K], xs: &[f32], t: &[f32; K]) {
+            let mut tv = [_mm256_setzero_ps(); K];
+            for k in 0..K {
+                tv[k] = _mm256_set1_ps(t[k]);
+            }
+            let mut acc = [_mm256_setzero_si256(); K];
+            let mut groups = xs.chunks_exact(8);
+            for g in &mut groups {
+                // SAFETY: `g` holds 8 float32; the load is unaligned.
+                let x = unsafe { _mm256_loadu_ps(g.as_ptr()) };
+                for k in 0..K {
+                    let m = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(x, tv[k]));
+                    acc[k] = _mm256_sub_epi32(acc[k], m);
+                }
+            }
+            for k in 0..K {
+                let mut lanes = [0u32; 8];
+                // SAFETY: `lanes` holds 8 u32; the store is unaligned.
+                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc[k]) };
+                let rest = groups.remainder().iter().filter(|&&x| x < t[k]).count();
+                out[k] = lanes.iter().map(|&c| u64::from(c)).sum::<u64>() + rest as u64;
+            }
+        }
+    }
 }
 
 /// Running sums in independent lanes, so the loop vectorises.
@@ -189,6 +476,7 @@ impl Lanes {
 
     // Indexing the lanes by number is what lets the compiler keep them in registers.
     #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
     fn add<T: Value>(&mut self, xs: &[T], shift: f64) {
         let mut lanes = xs.chunks_exact(LANES);
         for c in &mut lanes {
@@ -262,40 +550,115 @@ mod tests {
         c
     }
 
-    #[test]
-    fn histogram_matches_a_naive_count() {
-        let xs: Vec<f64> = (0..5000)
+    /// Every kind of vectors this CPU can run, widest first.
+    fn kinds() -> Vec<Vectors> {
+        let mut kinds = vec![Vectors::best()];
+        #[cfg(target_arch = "x86_64")]
+        if kinds[0] == Vectors::Avx512 && std::arch::is_x86_feature_detected!("avx2") {
+            kinds.push(Vectors::Avx2);
+        }
+        if kinds[kinds.len() - 1] != Vectors::Baseline {
+            kinds.push(Vectors::Baseline);
+        }
+        kinds
+    }
+
+    /// Values on, around and between the edges, non-finite ones, in a
+    /// length that leaves a remainder after each vector width and block.
+    fn values() -> Vec<f64> {
+        (0..2 * BLOCK + 13)
             .map(|i| ((i * 7919) % 1013) as f64 / 10.0 - 5.0)
-            .chain([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, 96.0])
-            .collect();
-        for edges in [vec![0.0], vec![0.0, 50.0], vec![-3.0, 0.0, 2.5, 10.0, 96.0], vec![100.0, 200.0]] {
+            .chain([
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                0.0,
+                96.0,
+                2.5f64.next_up(),
+                2.5f64.next_down(),
+            ])
+            .collect()
+    }
+
+    /// Edge lists of every length the vector paths pad to, between, and beyond.
+    fn edge_lists() -> Vec<Vec<f64>> {
+        let mut lists =
+            vec![vec![0.0], vec![0.0, 50.0], vec![-3.0, 0.0, 2.5, 10.0, 96.0], vec![100.0, 200.0]];
+        for k in [3, 4, 7, 8, 9, 11, 12, 13, 16, 17, 40] {
+            lists.push((0..k).map(|i| -5.0 + i as f64 * 101.0 / k as f64).collect());
+        }
+        lists
+    }
+
+    #[test]
+    fn histogram_matches_a_naive_count_with_every_kind_of_vectors() {
+        let xs = values();
+        for v in kinds() {
+            for edges in edge_lists() {
+                let mut counts = vec![0; bins(edges.len())];
+                let s = scan_with(&xs, 1.0, &edges, &mut counts, v);
+                assert_eq!(counts, naive(&xs, &edges), "{v:?}, edges {edges:?}");
+                assert_eq!(counts.iter().sum::<u64>(), s.valid);
+                assert_eq!(s.nan, 1);
+                assert_eq!(s.moments.count, xs.len() as u64 - 3);
+            }
+        }
+    }
+
+    #[test]
+    fn every_kind_of_vectors_gives_the_same_profile_to_the_bit() {
+        let xs: Vec<f64> = values().into_iter().filter(|x| x.is_finite()).map(|x| x * 1.37 + 1e3).collect();
+        let edges: Vec<f64> = (0..11).map(|i| 1e3 + i as f64 * 12.5).collect();
+        let of = |v| {
             let mut counts = vec![0; bins(edges.len())];
-            let s = scan(&xs, 1.0, &edges, &mut counts);
+            (scan_with(&xs, f64::NAN, &edges, &mut counts, v), counts)
+        };
+        let baseline = of(Vectors::Baseline);
+        for v in kinds() {
+            let (a, b) = (of(v), &baseline);
+            assert_eq!(a.1, b.1, "{v:?}");
+            assert_eq!(a.0.moments.mean.to_bits(), b.0.moments.mean.to_bits(), "{v:?}");
+            assert_eq!(a.0.moments.m2.to_bits(), b.0.moments.m2.to_bits(), "{v:?}");
+            assert_eq!((a.0.moments.min, a.0.moments.max), (b.0.moments.min, b.0.moments.max), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn edges_that_are_not_finite_are_counted_value_by_value() {
+        let xs = values();
+        for edges in [vec![f64::NEG_INFINITY, 0.0, 10.0], vec![0.0, 10.0, f64::INFINITY], vec![f64::INFINITY]]
+        {
+            let mut counts = vec![0; bins(edges.len())];
+            scan(&xs, 1.0, &edges, &mut counts);
             assert_eq!(counts, naive(&xs, &edges), "edges {edges:?}");
-            assert_eq!(counts.iter().sum::<u64>(), s.valid);
-            assert_eq!(s.nan, 1);
-            assert_eq!(s.moments.count, xs.len() as u64 - 3);
         }
     }
 
     #[test]
     fn float32_values_fall_in_the_bins_their_float64_selves_do() {
         // Edges between float32 values, on them, and beyond float32's range.
-        let xs: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.37).sin() * 3.0).chain([f32::MAX, -0.0]).collect();
+        let xs: Vec<f32> = (0..2 * BLOCK as u32 + 21)
+            .map(|i| (i as f32 * 0.37).sin() * 3.0)
+            .chain([f32::MAX, -0.0])
+            .collect();
         let wide: Vec<f64> = xs.iter().map(|&x| f64::from(x)).collect();
         let on = f64::from(xs[17]);
         let between = f64::from(xs[5]) + 1e-12;
-        for edges in
-            [vec![-1.0, 0.1, on, between.max(on + 1e-9), 2.9999999], vec![on], vec![-1e300, 0.0, 1e300]]
-        {
-            let mut edges = edges;
-            edges.sort_by(f64::total_cmp);
-            edges.dedup();
-            let mut a = vec![0; bins(edges.len())];
-            let mut b = vec![0; bins(edges.len())];
-            scan(&xs, f64::NAN, &edges, &mut a);
-            scan(&wide, f64::NAN, &edges, &mut b);
-            assert_eq!(a, b, "edges {edges:?}");
+        let mut lists =
+            vec![vec![-1.0, 0.1, on, between.max(on + 1e-9), 2.9999999], vec![on], vec![-1e300, 0.0, 1e300]];
+        lists.push((0..13).map(|i| f64::from(xs[i * 7])).collect());
+        for v in kinds() {
+            for edges in &lists {
+                let mut edges = edges.clone();
+                edges.sort_by(f64::total_cmp);
+                edges.dedup();
+                let mut a = vec![0; bins(edges.len())];
+                let mut b = vec![0; bins(edges.len())];
+                scan_with(&xs, f64::NAN, &edges, &mut a, v);
+                scan_with(&wide, f64::NAN, &edges, &mut b, Vectors::Baseline);
+                assert_eq!(a, b, "{v:?}, edges {edges:?}");
+                assert_eq!(a, naive(&wide, &edges), "{v:?}, edges {edges:?}");
+            }
         }
     }
 
