@@ -10,6 +10,7 @@ use crate::error::{Kind, failure, kind_of};
 use crate::input::{ChunkReader, UnparsableCell};
 use crate::job::{Job, Policy};
 use crate::ledger::{ErrorEntry, FileEntry, Ledger, Lock, ModelEntry, Record, Rows, Status};
+use crate::monitor::Watch;
 use crate::output::{BackgroundWriter, TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
 use crate::quarantine::{BadRows, Quarantine};
@@ -47,6 +48,9 @@ struct Timing {
     convert: f64,
     score: f64,
     write: f64,
+    /// Profiling for `[monitor]`: the features' profile runs beside the
+    /// scoring, so this overlaps `score`.
+    monitor: f64,
 }
 
 pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
@@ -79,6 +83,7 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
         convert = t.convert,
         score = t.score,
         write = t.write,
+        monitor = t.monitor,
         "seconds per stage"
     );
     let duration = clock.elapsed().as_secs_f64();
@@ -165,6 +170,15 @@ fn execute(
 /// Reads, checks, scores and writes every chunk of the day, then commits
 /// the quarantine and the output if the rows add up and the rejects are
 /// within the limit.
+/// Adds a chunk's columns to the run's profile; the seconds it took.
+fn profile(watch: &mut Option<Watch>, chunk: Option<crate::monitor::Chunk>) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    if let (Some(w), Some(chunk)) = (watch, chunk) {
+        w.add(chunk)?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 fn score_all(
     plan: &Plan,
     threads: usize,
@@ -174,13 +188,15 @@ fn score_all(
 ) -> anyhow::Result<()> {
     let read = plan.read_spec(as_text);
     let bad = &plan.job.bad_rows;
-    let mut watch = crate::monitor::Watch::start(plan, threads)?;
+    let mut watch = Watch::start(plan, threads)?;
     let mut quarantine = Quarantine::open(&plan.output_path);
     let mut writer = BackgroundWriter::spawn(TableWriter::create(
         &plan.output_path,
         plan.job.output_format,
         &plan.output_schema,
     )?)?;
+    // A chunk's scores are profiled beside the next chunk's scoring.
+    let mut scores_to_profile: Option<crate::monitor::Chunk> = None;
     for (ix, file) in plan.files.iter().enumerate() {
         let mut file_rows = 0u64;
         let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows)?;
@@ -196,9 +212,8 @@ fn score_all(
             file_rows += n;
             let mut problems = Vec::new();
             let converted = plan.convert(file, &chunk, &mut problems)?;
-            if let Some(w) = &mut watch {
-                w.features(&chunk.df, &converted)?;
-            }
+            // Taken before rejected rows go: a null is what monitoring wants to see.
+            let to_profile = watch.as_ref().map(|w| w.features(&chunk.df, &converted));
             let bad_rows = BadRows::new(&problems);
             let (df, converted) = if bad_rows.is_empty() {
                 (chunk.df, converted)
@@ -215,28 +230,40 @@ fn score_all(
                 let converted = bad_rows.keep_rows(&converted, chunk.df.height())?;
                 (chunk.df.filter(&bad_rows.keep_mask(chunk.df.height()))?, converted)
             };
+            progress.timing.convert += t.elapsed().as_secs_f64();
             if df.height() == 0 {
+                progress.timing.monitor += profile(&mut watch, to_profile)?;
                 continue;
             }
-            progress.timing.convert += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let scored =
-                score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads).map_err(|e| {
-                    failure(
-                        Kind::Model,
-                        format!(
-                            "model {} failed on {} rows {}..{}: {e:#}",
-                            plan.model.info.path.display(),
-                            file.path.display(),
-                            chunk.first_row + 1,
-                            chunk.first_row + n
-                        ),
-                    )
-                })?;
-            if let Some(w) = &mut watch {
-                w.scores(&scored)?;
-            }
+            // The features' profile (and the previous chunk's scores') is
+            // built beside the scoring, on the same threads: it fills the
+            // gaps in the scoring's parallelism rather than adding a stage.
+            let (scored, profiled) = score::pool(threads).install(|| {
+                rayon::join(
+                    || score::score(&plan.model, &plan.feeds, &converted, &plan.outs, threads),
+                    || {
+                        anyhow::Ok(
+                            profile(&mut watch, to_profile)? + profile(&mut watch, scores_to_profile.take())?,
+                        )
+                    },
+                )
+            });
+            progress.timing.monitor += profiled?;
+            let scored = scored.map_err(|e| {
+                failure(
+                    Kind::Model,
+                    format!(
+                        "model {} failed on {} rows {}..{}: {e:#}",
+                        plan.model.info.path.display(),
+                        file.path.display(),
+                        chunk.first_row + 1,
+                        chunk.first_row + n
+                    ),
+                )
+            })?;
             progress.timing.score += t.elapsed().as_secs_f64();
+            scores_to_profile = watch.as_ref().map(|w| w.scores(&scored));
             let t = Instant::now();
             let mut frame = output_frame(plan, &df, scored)?;
             if let Some(n) = crate::faults::drop_rows().filter(|_| progress.rows.scored == 0) {
@@ -253,6 +280,7 @@ fn score_all(
             entry.rows = Some(file_rows);
         }
     }
+    progress.timing.monitor += profile(&mut watch, scores_to_profile)?;
     let (file, written) = writer.finish()?;
     let quarantined = quarantine.finish()?;
     let rows = progress.rows.clone();

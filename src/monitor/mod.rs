@@ -244,6 +244,13 @@ pub fn add_all(profile: &mut Profile, series: &[Option<Series>], threads: usize)
     })
 }
 
+/// Columns of one chunk to profile; `rows` counts the chunk's input rows
+/// (zero for its scores, which are the same rows).
+pub struct Chunk {
+    rows: u64,
+    series: Vec<Option<Series>>,
+}
+
 /// A run's monitoring: the profile as the chunks go by, and the verdict.
 pub struct Watch {
     config: Config,
@@ -288,18 +295,20 @@ impl Watch {
         Ok(Some(Watch { config, reference, profile, binding, not_compared, threads }))
     }
 
-    /// One chunk's features, before rejected rows are taken out (a null is
-    /// what monitoring wants to see).
-    pub fn features(&mut self, raw: &DataFrame, converted: &[Vec<Series>]) -> anyhow::Result<()> {
-        self.profile.rows += raw.height() as u64;
-        let series = self.binding.features(raw, converted);
-        add_all(&mut self.profile, &series, self.threads)
+    /// What to profile of one chunk's features (the columns are shared,
+    /// not copied), to add when convenient.
+    pub fn features(&self, raw: &DataFrame, converted: &[Vec<Series>]) -> Chunk {
+        Chunk { rows: raw.height() as u64, series: self.binding.features(raw, converted) }
     }
 
-    /// One chunk's scores.
-    pub fn scores(&mut self, scored: &[Column]) -> anyhow::Result<()> {
-        let series = self.binding.scores(scored);
-        add_all(&mut self.profile, &series, self.threads)
+    /// What to profile of one chunk's scores.
+    pub fn scores(&self, scored: &[Column]) -> Chunk {
+        Chunk { rows: 0, series: self.binding.scores(scored) }
+    }
+
+    pub fn add(&mut self, chunk: Chunk) -> anyhow::Result<()> {
+        self.profile.rows += chunk.rows;
+        add_all(&mut self.profile, &chunk.series, self.threads)
     }
 
     /// Writes the profile beside the record, compares it with the

@@ -349,7 +349,13 @@ fn count_categories(s: &Series, f: &mut dyn FnMut(&str, u64)) -> anyhow::Result<
         // Class labels: counted as numbers, named once per chunk.
         let ints = s.cast(&DataType::Int64)?;
         let mut t = Tally::new();
-        ints.i64()?.iter().flatten().for_each(|v| t.add(v));
+        for arr in ints.i64()?.downcast_iter() {
+            if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
+                arr.values().iter().for_each(|&v| t.add(v));
+            } else {
+                arr.iter().flatten().for_each(|&v| t.add(v));
+            }
+        }
         t.each(&mut |v, n| f(&v.to_string(), n));
         return Ok(());
     }
