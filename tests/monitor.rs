@@ -292,6 +292,38 @@ fn profiles_of_shards_merge_into_the_days_profile() {
 }
 
 #[test]
+fn a_chunk_whose_every_row_is_rejected_is_still_profiled() {
+    // Rows 500..1000 lack `amount` (no fill value: rejected): with 500-row
+    // chunks the second chunk is rejected whole and nothing of it is scored.
+    let wd = setup("");
+    let text = day(1000, 4, false);
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for line in &mut lines[501..] {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        cells[1] = "";
+        *line = cells.join(",");
+    }
+    wd.write("in/2026-11-04.csv", lines.join("\n") + "\n");
+    let toml = wd.read("job.toml").replace("name = \"t\"", "name = \"t\"\nchunk_rows = 500");
+    wd.write("job.toml", toml.replace("[bad_rows]", "[bad_rows]\nmax_rejected = \"60%\""));
+    wd.cmd(["run", "job.toml", "--date", "2026-11-04"]).code(0);
+    let rec = wd.record("out/_batchscore/t/2026-11-04.json");
+    assert_eq!((rec["rows"]["read"].as_u64(), rec["rows"]["rejected"].as_u64()), (Some(1000), Some(500)));
+    let profile: Value = serde_json::from_str(&wd.read("out/_batchscore/t/2026-11-04.profile.json")).unwrap();
+    assert_eq!(profile["rows"], 1000);
+    let columns = profile["columns"].as_array().unwrap();
+    let amount = columns.iter().find(|c| c["name"] == "amount").unwrap();
+    assert_eq!((amount["rows"].as_u64(), amount["nulls"].as_u64()), (Some(1000), Some(500)), "{amount}");
+    let age = columns.iter().find(|c| c["name"] == "age").unwrap();
+    assert_eq!(
+        age["numeric"]["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum::<u64>(),
+        1000
+    );
+    let score = columns.iter().find(|c| c["role"] == "score").unwrap();
+    assert_eq!(score["rows"], 500, "scores are profiled over the rows scored: {score}");
+}
+
+#[test]
 fn the_demo_ships_a_reference_and_its_day_is_stable() {
     let wd = Workdir::new();
     for f in [
