@@ -337,7 +337,90 @@ mod x86 {
 
     /// Whether it counted (else the caller counts the baseline's way).
     pub fn count_below_f64(xs: &[f64], t: &[f64], below: &mut [u64], v: Vectors) -> bool {
+        if v == Vectors::Avx512 && below_float32_edges(xs, t, below) {
+            return true;
+        }
         dispatch!(xs, t, below, v, f64::NEG_INFINITY, 4 8 11 12 16)
+    }
+
+    /// Float64 values against thresholds that are float32 values (the
+    /// edges `batchscore profile` writes), all but the last, compared in
+    /// float32, sixteen at a time: a value rounded down to float32 is below
+    /// a float32 threshold exactly when the value itself is (rounded down,
+    /// it stays below one it was below, and cannot fall below one at or
+    /// under it, that being a float32 too). The last threshold (the
+    /// reference's max moved up one float64) is compared in float64.
+    fn below_float32_edges(xs: &[f64], t: &[f64], below: &mut [u64]) -> bool {
+        let Some((&last, rest)) = t.split_last() else { return false };
+        if !rest.iter().all(|&e| f64::from(e as f32) == e) || !is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        macro_rules! padded {
+            ($($k:literal)*) => {
+                match rest.len() {
+                    $(n if n <= $k => {
+                        let mut t32 = [f32::NEG_INFINITY; $k];
+                        t32.iter_mut().zip(rest).for_each(|(d, &e)| *d = e as f32);
+                        let mut out = [0u64; $k];
+                        // SAFETY: the CPU has AVX-512F, checked above.
+                        let at_last = unsafe { below_rounded_down(&mut out, xs, &t32, last) };
+                        below[..n].iter_mut().zip(out).for_each(|(b, o)| *b += o);
+                        below[n] += at_last;
+                        true
+                    })*
+                    _ => false,
+                }
+            };
+        }
+        padded!(4 8 10 12 16)
+    }
+
+    /// Counts into `out` the values below each of `t`, and returns those
+    /// below `last`.
+    ///
+    /// # Safety
+    /// Only on a CPU with AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn below_rounded_down<const K: usize>(
+        out: &mut [u64; K],
+        xs: &[f64],
+        t: &[f32; K],
+        last: f64,
+    ) -> u64 {
+        const DOWN: i32 = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
+        let mut tv = [_mm512_setzero_ps(); K];
+        for k in 0..K {
+            tv[k] = _mm512_set1_ps(t[k]);
+        }
+        let tl = _mm512_set1_pd(last);
+        let (one, one64) = (_mm512_set1_epi32(1), _mm512_set1_epi64(1));
+        let mut acc = [_mm512_setzero_si512(); K];
+        let mut acc_last = _mm512_setzero_si512();
+        let mut groups = xs.chunks_exact(16);
+        for g in &mut groups {
+            // SAFETY: `g` holds 16 float64: two unaligned loads of 8.
+            let (lo, hi) = unsafe { (_mm512_loadu_pd(g.as_ptr()), _mm512_loadu_pd(g.as_ptr().add(8))) };
+            let (lo32, hi32) = (_mm512_cvt_roundpd_ps::<DOWN>(lo), _mm512_cvt_roundpd_ps::<DOWN>(hi));
+            let x = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo32)),
+                _mm256_castps_pd(hi32),
+            ));
+            for k in 0..K {
+                let m = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, tv[k]);
+                acc[k] = _mm512_mask_add_epi32(acc[k], m, acc[k], one);
+            }
+            let (m_lo, m_hi) =
+                (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(lo, tl), _mm512_cmp_pd_mask::<_CMP_LT_OQ>(hi, tl));
+            acc_last = _mm512_mask_add_epi64(acc_last, m_lo, acc_last, one64);
+            acc_last = _mm512_mask_add_epi64(acc_last, m_hi, acc_last, one64);
+        }
+        let rest = groups.remainder();
+        for k in 0..K {
+            let e = f64::from(t[k]);
+            out[k] = _mm512_reduce_add_epi32(acc[k]) as u32 as u64
+                + rest.iter().filter(|&&x| x < e).count() as u64;
+        }
+        _mm512_reduce_add_epi64(acc_last) as u64 + rest.iter().filter(|&&x| x < last).count() as u64
     }
 
     pub fn count_below_f32(xs: &[f32], t: &[f32], below: &mut [u64], v: Vectors) -> bool {
@@ -568,22 +651,36 @@ mod tests {
     fn values() -> Vec<f64> {
         (0..2 * BLOCK + 13)
             .map(|i| ((i * 7919) % 1013) as f64 / 10.0 - 5.0)
+            .chain([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 96.0, 1e39, -1e39, 1e-310])
             .chain([
-                f64::NAN,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                0.0,
-                96.0,
-                2.5f64.next_up(),
-                2.5f64.next_down(),
+                f64::from(f32::MAX) * 1.5,
+                f64::from(f32::MAX),
+                -f64::from(f32::MAX),
+                f64::from(f32::MIN_POSITIVE),
+            ])
+            // Just beside float32 edges, and between two float32 neighbours
+            // (where rounding to the nearest float32 would cross the edge).
+            .chain([2.5f64.next_up(), 2.5f64.next_down(), 50f64.next_down(), 10f64.next_up()])
+            .chain([(f64::from(2.5f32.next_down()) + 2.5) / 2.0, (f64::from(2.5f32.next_up()) + 2.5) / 2.0])
+            .chain([
+                (2.5f64).next_down(),
+                f64::from(0.1f32) - 1e-12,
+                f64::from(0.1f32),
+                f64::from(3.0f32).next_up(),
             ])
             .collect()
     }
 
     /// Edge lists of every length the vector paths pad to, between, and beyond.
     fn edge_lists() -> Vec<Vec<f64>> {
+        // Float32 values (what `batchscore profile` writes: compared in
+        // float32 with AVX-512) and float64 ones.
+        let f32s = |xs: &[f32]| xs.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
         let mut lists =
             vec![vec![0.0], vec![0.0, 50.0], vec![-3.0, 0.0, 2.5, 10.0, 96.0], vec![100.0, 200.0]];
+        lists.push(f32s(&[-f32::MAX, -1.0, 0.1, 2.5f32.next_down(), 2.5, 2.5f32.next_up(), 3.0]));
+        lists.push(f32s(&[f32::MIN_POSITIVE, 0.1, 1.0, f32::MAX]));
+        lists.push(vec![0.1, 2.5, 50.0]);
         for k in [3, 4, 7, 8, 9, 11, 12, 13, 16, 17, 40] {
             lists.push((0..k).map(|i| -5.0 + i as f64 * 101.0 / k as f64).collect());
         }
@@ -592,8 +689,9 @@ mod tests {
 
     #[test]
     fn histogram_matches_a_naive_count_with_every_kind_of_vectors() {
-        let xs = values();
-        for v in kinds() {
+        // The special values last (in the scalar remainder) and first (in vectors).
+        let reversed: Vec<f64> = values().into_iter().rev().collect();
+        for (v, xs) in kinds().into_iter().flat_map(|v| [(v, values()), (v, reversed.clone())]) {
             for edges in edge_lists() {
                 let mut counts = vec![0; bins(edges.len())];
                 let s = scan_with(&xs, 1.0, &edges, &mut counts, v);

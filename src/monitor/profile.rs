@@ -591,11 +591,37 @@ fn quantile_edges(sample: &mut [f64], min: f64, max: f64) -> Vec<f64> {
         edges.push(sample[at]);
     }
     edges.push(max);
-    edges.dedup();
     // The sample never leaves [min, max], but keep the edges sorted whatever happens.
     edges.sort_by(f64::total_cmp);
     edges.dedup();
+    let mut edges = float32_edges(&edges).unwrap_or(edges);
+    edges.dedup();
     edges
+}
+
+/// The edges as float32 values, the first rounded down and the last up so
+/// the reference's whole range stays inside, the others to the nearest:
+/// the kernel then compares float64 values with them sixteen at a time
+/// rather than eight. `None` when they do not fit in float32's range.
+fn float32_edges(edges: &[f64]) -> Option<Vec<f64>> {
+    // One edge is a bin [e, e]: moved, it would no longer hold e.
+    if edges.len() < 2 {
+        return None;
+    }
+    let (&first, &last) = (edges.first()?, edges.last()?);
+    let down = {
+        let f = first as f32;
+        if f64::from(f) > first { f.next_down() } else { f }
+    };
+    let up = {
+        let f = last as f32;
+        if f64::from(f) < last { f.next_up() } else { f }
+    };
+    if !(down.is_finite() && up.is_finite()) {
+        return None;
+    }
+    let inner = edges[1..edges.len() - 1].iter().map(|&e| f64::from(e as f32));
+    Some(std::iter::once(f64::from(down)).chain(inner).chain([f64::from(up)]).collect())
 }
 
 fn splitmix(state: &mut u64) -> u64 {
@@ -661,6 +687,22 @@ mod tests {
         let c = r.columns[1].categorical.as_ref().unwrap();
         assert_eq!(c.categories, ["a", "b", "c"]);
         assert!(c.complete);
+    }
+
+    #[test]
+    fn edges_are_float32_values_around_the_range() {
+        let (min, max) = (0.1f64, 0.7f64);
+        let mut sample: Vec<f64> = (0..1000).map(|i| min + (max - min) * i as f64 / 999.0).collect();
+        let edges = quantile_edges(&mut sample, min, max);
+        assert_eq!(edges.len(), 11);
+        assert!(edges.iter().all(|&e| f64::from(e as f32) == e), "{edges:?}");
+        assert!(edges[0] <= min && edges[0] > min - 1e-8, "{edges:?}");
+        assert!(edges[10] >= max && edges[10] < max + 1e-7, "{edges:?}");
+        assert!(edges.windows(2).all(|w| w[0] < w[1]), "{edges:?}");
+        // Beyond float32's range, or a single value: kept as they are.
+        let mut huge = vec![-1e300, 0.0, 1e300];
+        assert_eq!(quantile_edges(&mut huge, -1e300, 1e300)[0], -1e300);
+        assert_eq!(quantile_edges(&mut [0.1], 0.1, 0.1), vec![0.1]);
     }
 
     #[test]
