@@ -141,7 +141,10 @@ pub struct ReadSpec {
 fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<LazyFrame> {
     // Objects are read by polars' own cloud reader: ranged GETs, streamed.
     let (path, cloud) = match &file.path {
-        Location::Local(p) => (PlRefPath::new(p.to_string_lossy().as_ref()), None),
+        Location::Local(p) => match local_csv_url(p).filter(|_| file.format == Format::Csv) {
+            Some(url) => (url, None),
+            None => (PlRefPath::new(p.to_string_lossy().as_ref()), None),
+        },
         Location::Object(u) => (PlRefPath::new(u.full().as_str()), Some(storage::cloud_options(u))),
     };
     let lf = match file.format {
@@ -176,6 +179,27 @@ fn scan(file: &InputFile, spec: &ReadSpec, with_dtypes: bool) -> PolarsResult<La
         )?,
     };
     Ok(lf)
+}
+
+/// A local CSV file as a `file://` URL, so that polars reads it as it reads
+/// an object: in pieces fetched a few ahead of the parser, in memory that
+/// depends on those settings. Given a plain path it maps the whole file,
+/// and the mapped pages count in the process's RSS (and a container's
+/// memory) as the parser goes: 1.28 GB peak for a 1.25 GB file. Measured on
+/// that file (2M rows x 30 float64, 2 cores): 4.4-4.5 s and 1,276 MB peak
+/// RSS mapped, 3.8-3.9 s and 270 MB (222 MB heap) in pieces. Parquet stays
+/// mapped: in pieces it was slower (0.72 -> 0.85 s on its 2M-row day).
+/// Windows keeps the mapped read: there the URL form is untested.
+#[cfg(not(windows))]
+fn local_csv_url(p: &std::path::Path) -> Option<PlRefPath> {
+    let abs = std::path::absolute(p).ok()?;
+    // polars decodes percent escapes in a URL's path: a literal % is escaped.
+    Some(PlRefPath::new(format!("file://{}", abs.to_str()?.replace('%', "%25")).as_str()))
+}
+
+#[cfg(windows)]
+fn local_csv_url(_: &std::path::Path) -> Option<PlRefPath> {
+    None
 }
 
 /// The file's columns and their types, reading only the header or footer.

@@ -63,6 +63,26 @@ threads = 2
 }
 
 #[test]
+fn a_csv_under_a_name_with_url_characters_is_read() {
+    // Local CSV files are read through polars' object reader as file://
+    // URLs, which decode percent escapes: "%20" must stay "%20".
+    let wd = Workdir::new();
+    csv_day(&wd, 300, "");
+    let dir = "in/100% #1 %20x";
+    wd.write(&format!("{dir}/{DATE}.csv"), wd.read(&format!("in/{DATE}.csv")));
+    std::fs::remove_file(wd.path(&format!("in/{DATE}.csv"))).unwrap();
+    // A literal % is %% in the path template.
+    let template = format!("{}/%Y-%m-%d.csv", dir.replace('%', "%%"));
+    wd.write("job.toml", wd.read("job.toml").replace("in/%Y-%m-%d.csv", &template));
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
+    let rows = csv_rows(&wd.read(&format!("out/scores-{DATE}.csv")));
+    assert_eq!(rows.len(), 301);
+    let rec = wd.record(&format!("out/_batchscore/t/{DATE}.json"));
+    assert_eq!(rec["rows"]["scored"], 300);
+    assert!(rec["inputs"][0]["path"].as_str().unwrap().contains("100% #1 %20x"), "{}", rec["inputs"]);
+}
+
+#[test]
 fn output_is_identical_whatever_the_thread_count() {
     let wd = Workdir::new();
     // One 20,000-row chunk: 1 thread scores it in 4 blocks of 5,000 rows,
