@@ -167,9 +167,6 @@ fn execute(
     }
 }
 
-/// Reads, checks, scores and writes every chunk of the day, then commits
-/// the quarantine and the output if the rows add up and the rejects are
-/// within the limit.
 /// Adds a chunk's columns to the run's profile; the seconds it took.
 fn profile(watch: &mut Option<Watch>, chunk: Option<crate::monitor::Chunk>) -> anyhow::Result<f64> {
     let t = Instant::now();
@@ -179,6 +176,9 @@ fn profile(watch: &mut Option<Watch>, chunk: Option<crate::monitor::Chunk>) -> a
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Reads, checks, scores and writes every chunk of the day, then commits
+/// the quarantine and the output if the rows add up and the rejects are
+/// within the limit.
 fn score_all(
     plan: &Plan,
     threads: usize,

@@ -24,13 +24,7 @@ pub trait Value: Copy + PartialOrd {
     fn at_or_below(e: f64) -> Self;
 
     /// Adds to `below[i]` the values of `xs` (at most `BLOCK`) below `t[i]`.
-    fn count_below(xs: &[Self], t: &[Self], below: &mut [u64], _v: Vectors) {
-        // One pass per threshold: the compiler vectorises each with the
-        // baseline's vectors.
-        for (n, &t) in below.iter_mut().zip(t) {
-            *n += xs.iter().map(|&x| u64::from(x < t)).sum::<u64>();
-        }
-    }
+    fn count_below(xs: &[Self], t: &[Self], below: &mut [u64], v: Vectors);
 }
 
 impl Value for f64 {
@@ -54,6 +48,7 @@ impl Value for f64 {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = v;
+        // The baseline: one pass per threshold, which the compiler vectorises.
         for (n, &t) in below.iter_mut().zip(t) {
             *n += xs.iter().map(|&x| u64::from(x < t)).sum::<u64>();
         }
@@ -202,11 +197,9 @@ fn scan_with<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64], 
     let histogram = !edges.is_empty() && counts.len() == bins(edges.len());
     // below[i]: values below edges[i] for all but the last edge, and values
     // at or below the last one (values below the last edge are not needed).
-    let thresholds: Vec<T> = match edges.split_last() {
-        // One edge e counts as two, [e, e]: below it, and at or below it.
-        Some((last, rest)) if histogram && last.is_finite() && rest.iter().all(|e| !e.is_nan()) => {
-            let rest = if rest.is_empty() { std::slice::from_ref(last) } else { rest };
-            rest.iter().map(|&e| T::below(e)).chain([T::at_or_below(*last)]).collect()
+    let thresholds: Vec<T> = match split_edges(edges) {
+        Some((lower, last)) if histogram && last.is_finite() && lower.iter().all(|e| !e.is_nan()) => {
+            lower.iter().map(|&e| T::below(e)).chain([T::at_or_below(last)]).collect()
         }
         _ => vec![],
     };
@@ -237,14 +230,22 @@ fn scan_with<T: Value>(xs: &[T], shift: f64, edges: &[f64], counts: &mut [u64], 
     Scan { moments, nan, valid }
 }
 
+/// The edges the histogram counts the values below of, and the last edge,
+/// which it counts the values at or below of. One edge e counts as two,
+/// [e, e]: below it, and at or below it.
+fn split_edges(edges: &[f64]) -> Option<(&[f64], f64)> {
+    let (last, rest) = edges.split_last()?;
+    Some((if rest.is_empty() { std::slice::from_ref(last) } else { rest }, *last))
+}
+
 /// The same counts as the thresholds give, value by value in float64, for
 /// edges that cannot be thresholds (not finite: not from `batchscore profile`).
 fn below_one_by_one<T: Value>(xs: &[T], edges: &[f64]) -> Vec<u64> {
-    let Some((last, rest)) = edges.split_last() else { return vec![] };
-    let rest = if rest.is_empty() { std::slice::from_ref(last) } else { rest };
-    rest.iter()
+    let Some((lower, last)) = split_edges(edges) else { return vec![] };
+    lower
+        .iter()
         .map(|&e| xs.iter().filter(|x| x.f() < e).count() as u64)
-        .chain([xs.iter().filter(|x| x.f() <= *last).count() as u64])
+        .chain([xs.iter().filter(|x| x.f() <= last).count() as u64])
         .collect()
 }
 
@@ -275,9 +276,8 @@ mod x86 {
 
     /// The moments' sums, compiled for the widest vectors the CPU has: the
     /// same arithmetic in the same order (no fused multiply-add), so the
-    /// same sums on any CPU.
-    /// The CPU is asked again (a load of a cached answer): a `Vectors` the
-    /// CPU lacks falls back rather than faults.
+    /// same sums on any CPU. The CPU is asked again (a load of a cached
+    /// answer), so a `Vectors` the CPU lacks falls back rather than faults.
     pub fn add<T: Value>(lanes: &mut Lanes, xs: &[T], shift: f64, v: Vectors) {
         match v {
             Vectors::Avx512 if is_x86_feature_detected!("avx512f") => {
@@ -306,9 +306,10 @@ mod x86 {
         lanes.add(xs, shift)
     }
 
-    /// Thresholds are padded up to one of these counts (11: ten bins, the default) (a padding threshold
-    /// is -inf, its count dropped), so the counters' number is known when
-    /// compiling and they can live in registers.
+    /// Thresholds are padded up to one of the listed counts (11 is ten
+    /// bins, the default), so the counters' number is known when compiling
+    /// and they can live in registers. A padding threshold is -inf and its
+    /// count is dropped.
     macro_rules! dispatch {
         ($xs:ident, $t:ident, $below:ident, $v:ident, $pad:expr, $($k:literal)*) => {
             match $t.len() {

@@ -306,6 +306,7 @@ impl Watch {
         Chunk { rows: 0, series: self.binding.scores(scored) }
     }
 
+    /// Adds a chunk's columns to the run's profile.
     pub fn add(&mut self, chunk: Chunk) -> anyhow::Result<()> {
         self.profile.rows += chunk.rows;
         add_all(&mut self.profile, &chunk.series, self.threads)
