@@ -61,10 +61,12 @@ impl Template {
             }
             return Location::parse(&url, &self.base).unwrap_or_else(|_| Location::Local(self.base.clone()));
         }
+        // By components: a root or a drive replaces the base, so an
+        // absolute template stays absolute.
         let mut dir = self.base.clone();
-        let parts: Vec<&str> = self.raw.split(['/', '\\']).collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            if part.contains('%') {
+        let raw = Path::new(&self.raw);
+        for part in raw.parent().unwrap_or(Path::new("")).components() {
+            if part.as_os_str().to_string_lossy().contains('%') {
                 break;
             }
             dir.push(part);
@@ -115,6 +117,10 @@ mod tests {
         assert_eq!(t.static_dir(), Path::new("/j/out"));
         let t = Template::new("output.path", "x-%Y.csv", Path::new("/j")).unwrap();
         assert_eq!(t.static_dir(), Path::new("/j"));
+        // An absolute template does not hang under the job's directory.
+        let abs = std::path::absolute("/srv/out/%Y/x.csv").unwrap();
+        let t = Template::new("output.path", abs.to_str().unwrap(), Path::new("/j")).unwrap();
+        assert_eq!(t.static_dir(), std::path::absolute("/srv/out").unwrap().as_path());
     }
 
     #[test]
