@@ -85,6 +85,28 @@ impl Command {
     }
 }
 
+/// Which shard of the date this process scores.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Score shard INDEX of COUNT (0-based, e.g. 2/4) into a part of the date's output;
+    /// the last shard to finish commits the date. Default: from the engine's variables
+    /// (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX,
+    /// CLOUD_RUN_TASK_INDEX) when set; `off` ignores them.
+    #[arg(long, value_name = "INDEX/COUNT")]
+    pub shard: Option<crate::shard::ShardArg>,
+    /// The number of shards, where the engine gives only an index (Kubernetes, AWS Batch).
+    /// Default: $BATCHSCORE_SHARDS, else the engine's count.
+    #[arg(long, value_name = "COUNT")]
+    pub shards: Option<std::num::NonZeroUsize>,
+}
+
+impl ShardArgs {
+    /// The shard, from the flags or this process's environment.
+    pub fn resolve(&self) -> anyhow::Result<Option<crate::shard::Shard>> {
+        crate::shard::resolve(self.shard, self.shards.map(|n| n.get()), &|k| std::env::var(k).ok())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ManyArgs {
     /// Redo dates that are already done.
@@ -99,6 +121,8 @@ pub struct ManyArgs {
     /// Scoring threads per date (default: the cores divided by --jobs).
     #[arg(long)]
     pub threads: Option<std::num::NonZeroUsize>,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +172,8 @@ pub struct RunArgs {
     /// Scoring threads (default: the job's `threads`, else every core).
     #[arg(long)]
     pub threads: Option<std::num::NonZeroUsize>,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 #[derive(Debug, Args)]

@@ -365,19 +365,39 @@ pub struct ChunkReader {
     worker: Option<std::thread::JoinHandle<()>>,
     path: Location,
     format: Format,
+    /// Where this reader started in the file (a shard's range may start past 0).
+    first_row: u64,
     next_row: u64,
 }
 
 impl ChunkReader {
-    pub fn open(file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
+    /// Reads `rows` of a Parquet file (0-based, end excluded: a shard's
+    /// row groups), or the whole file.
+    pub fn open(
+        file: &InputFile,
+        spec: &ReadSpec,
+        chunk_rows: usize,
+        rows: Option<std::ops::Range<u64>>,
+    ) -> anyhow::Result<ChunkReader> {
         catch_panic(
             Kind::Data,
             || format!("cannot read {}", file.path.display()),
-            || Self::open_inner(file, spec, chunk_rows),
+            || Self::open_inner(file, spec, chunk_rows, rows),
         )
     }
 
-    fn open_inner(file: &InputFile, spec: &ReadSpec, chunk_rows: usize) -> anyhow::Result<ChunkReader> {
+    fn open_inner(
+        file: &InputFile,
+        spec: &ReadSpec,
+        chunk_rows: usize,
+        rows: Option<std::ops::Range<u64>>,
+    ) -> anyhow::Result<ChunkReader> {
+        if rows.is_some() && file.format != Format::Parquet {
+            return Err(failure(
+                Kind::Internal,
+                format!("{}: only Parquet is read by row range", file.path.display()),
+            ));
+        }
         let lf = scan(file, spec, true)
             .with_kind(Kind::Data, || format!("cannot read {}", file.path.display()))?
             .select(spec.columns.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
@@ -387,10 +407,17 @@ impl ChunkReader {
         // proportion to the file; a window releases them when it ends.
         let windows: Vec<(i64, IdxSize)> = match file.format {
             Format::Parquet => {
-                let rows = parquet_rows(file, spec)?;
+                let range = match &rows {
+                    Some(r) => r.start as usize..r.end as usize,
+                    None => 0..parquet_rows(file, spec)?,
+                };
                 let window = (chunk_rows.saturating_mul(PARQUET_WINDOW_CHUNKS))
                     .clamp(1, IdxSize::MAX as usize) as IdxSize;
-                (0..rows).step_by(window as usize).map(|start| (start as i64, window)).collect()
+                range
+                    .clone()
+                    .step_by(window as usize)
+                    .map(|start| (start as i64, (window as usize).min(range.end - start) as IdxSize))
+                    .collect()
             }
             Format::Csv => vec![],
         };
@@ -446,9 +473,32 @@ impl ChunkReader {
             worker: Some(worker),
             path: file.path.clone(),
             format: file.format,
-            next_row: 0,
+            first_row: rows.as_ref().map_or(0, |r| r.start),
+            next_row: rows.map_or(0, |r| r.start),
         })
     }
+}
+
+/// A Parquet file's row groups, rows and compressed bytes of each, from
+/// its footer. Call after [`schema`], whose guard checks the footer first.
+pub fn row_groups(file: &InputFile) -> anyhow::Result<Vec<(u64, u64)>> {
+    let what = || format!("cannot read the Parquet footer of {}", file.path.display());
+    let groups = |g: &[polars_parquet::read::RowGroupMetadata]| -> Vec<(u64, u64)> {
+        g.iter().map(|g| (g.num_rows() as u64, g.compressed_size() as u64)).collect()
+    };
+    catch_panic(Kind::Data, what, || match &file.path {
+        Location::Local(p) => {
+            let f = std::fs::File::open(p).with_kind(Kind::Io, || format!("reading {}", p.display()))?;
+            let mut reader = ParquetReader::new(f);
+            Ok(groups(&reader.get_metadata().with_kind(Kind::Data, what)?.row_groups))
+        }
+        Location::Object(u) => {
+            let mut reader = storage::RangeRead::open(u, file.bytes)?;
+            Ok(groups(
+                &polars_parquet::read::read_metadata(&mut reader).with_kind(Kind::Data, what)?.row_groups,
+            ))
+        }
+    })
 }
 
 /// Chunks per Parquet window.
@@ -468,7 +518,8 @@ impl Iterator for ChunkReader {
     type Item = anyhow::Result<Chunk>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next_row > 0 && crate::faults::read_pause() == Some(self.next_row) {
+        let read = self.next_row - self.first_row;
+        if read > 0 && crate::faults::read_pause() == Some(read) {
             eprintln!("test fault: reading {} paused after row {}", self.path, self.next_row);
             std::thread::sleep(std::time::Duration::from_secs(
                 crate::faults::upload_pause_seconds().unwrap_or(60),

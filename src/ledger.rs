@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Kind, ResultExt, failure};
 use crate::output::write_atomic;
+use crate::shard::Shard;
 use crate::storage::{self, Location, ObjectUrl, Op, Put};
 
 /// How long a lock in a bucket outlives a holder that stopped renewing it
@@ -102,6 +103,35 @@ pub struct Record {
     /// Drift and quality checks against the reference (jobs with `[monitor]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<crate::monitor::MonitorEntry>,
+    /// On a shard's record: which shard, and what it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardEntry>,
+    /// On a sharded date's record, written by the shard that committed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardEntry {
+    pub index: usize,
+    pub count: usize,
+    /// The pieces of the listing this shard read.
+    pub ranges: Vec<InputRange>,
+}
+
+/// A file read whole (`rows` absent) or rows `[first, end)` of it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputRange {
+    pub path: Location,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<[u64; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardsEntry {
+    pub count: usize,
+    /// The `_SUCCESS` manifest: the date is done while it exists.
+    pub manifest: Location,
 }
 
 pub struct Ledger {
@@ -117,31 +147,111 @@ impl Ledger {
         self.dir.join(&format!("{date}.json"))
     }
 
-    pub fn read(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
-        let path = self.record_path(date);
-        let text = match &path {
-            Location::Local(p) => match std::fs::read_to_string(p) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => {
-                    return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
-                }
-            },
-            Location::Object(u) => match storage::get(u, Op::Read)? {
-                Some(b) => String::from_utf8_lossy(&b).into_owned(),
-                None => return Ok(None),
-            },
-        };
-        // A record we cannot parse proves nothing: treat the date as not done.
-        match serde_json::from_str(&text) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) => {
-                tracing::warn!(record = %path.display(), "ignoring an unreadable run record: {e}");
-                Ok(None)
-            }
-        }
+    /// Where a sharded date's shard records and locks live.
+    pub fn shard_dir(&self, date: NaiveDate) -> Location {
+        self.dir.join(&format!("{date}.shards"))
     }
 
+    pub fn shard_record_path(&self, date: NaiveDate, shard: Shard) -> Location {
+        self.shard_dir(date).join(&shard.part_name("json"))
+    }
+
+    pub fn read(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
+        read_record(&self.record_path(date))
+    }
+
+    /// Every shard record of `date`, whatever their count, by name.
+    pub fn shard_records(&self, date: NaiveDate) -> anyhow::Result<Vec<Record>> {
+        let dir = self.shard_dir(date);
+        let mut out = Vec::new();
+        for name in list_names(&dir)? {
+            if name.starts_with("part-") && name.ends_with(".json") {
+                out.extend(read_record(&dir.join(&name))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes `date`'s shard records of any count but `keep`'s (a forced
+    /// rerun with another count).
+    pub fn remove_shard_records(&self, date: NaiveDate, keep: usize) -> anyhow::Result<()> {
+        let dir = self.shard_dir(date);
+        let suffix = format!("-of-{keep:05}.json");
+        for name in list_names(&dir)? {
+            if name.starts_with("part-") && name.ends_with(".json") && !name.ends_with(&suffix) {
+                crate::output::remove(&dir.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The dates that have shard records, oldest first.
+    pub fn sharded_dates(&self) -> anyhow::Result<Vec<NaiveDate>> {
+        let mut dates: Vec<NaiveDate> = match &self.dir {
+            Location::Local(_) => list_names(&self.dir)?
+                .iter()
+                .filter_map(|n| n.strip_suffix(".shards")?.parse().ok())
+                .collect(),
+            Location::Object(dir) => storage::list(&dir.join(""), Op::Read)?
+                .into_iter()
+                .filter_map(|(u, _)| {
+                    let rel = u.key().strip_prefix(dir.join("").key())?;
+                    rel.split_once(".shards/")?.0.parse().ok()
+                })
+                .collect(),
+        };
+        dates.sort();
+        dates.dedup();
+        Ok(dates)
+    }
+}
+
+/// The names in a directory or under a prefix (none if it does not exist).
+fn list_names(dir: &Location) -> anyhow::Result<Vec<String>> {
+    Ok(match dir {
+        Location::Local(d) => match std::fs::read_dir(d) {
+            Ok(e) => e.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", dir.display())),
+        },
+        Location::Object(u) => {
+            let prefix = u.join("");
+            storage::list(&prefix, Op::Read)?
+                .into_iter()
+                .filter_map(|(o, _)| {
+                    let rel = o.key().strip_prefix(prefix.key())?;
+                    (!rel.contains('/')).then(|| rel.to_owned())
+                })
+                .collect()
+        }
+    })
+}
+
+fn read_record(path: &Location) -> anyhow::Result<Option<Record>> {
+    let text = match path {
+        Location::Local(p) => match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
+            }
+        },
+        Location::Object(u) => match storage::get(u, Op::Read)? {
+            Some(b) => String::from_utf8_lossy(&b).into_owned(),
+            None => return Ok(None),
+        },
+    };
+    // A record we cannot parse proves nothing: treat the date as not done.
+    match serde_json::from_str(&text) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            tracing::warn!(record = %path.display(), "ignoring an unreadable run record: {e}");
+            Ok(None)
+        }
+    }
+}
+
+impl Ledger {
     /// Every record, oldest date first.
     pub fn all(&self) -> anyhow::Result<Vec<Record>> {
         let names: Vec<String> = match &self.dir {
@@ -172,15 +282,30 @@ impl Ledger {
         Ok(self.all()?.into_iter().filter(|r| r.status == Status::Success).map(|r| r.date).max())
     }
 
-    /// The successful record for `date`, if its output is still there.
+    /// The successful record for `date`, if its output is still there (a
+    /// sharded date: its `_SUCCESS` manifest).
     pub fn done(&self, date: NaiveDate) -> anyhow::Result<Option<Record>> {
-        Ok(self
-            .read(date)?
+        Ok(self.read(date)?.filter(|r| {
+            r.status == Status::Success
+                && match &r.shards {
+                    Some(s) => s.manifest.exists(),
+                    None => r.output.as_ref().is_some_and(|o| o.path.exists()),
+                }
+        }))
+    }
+
+    /// A shard's successful record, if its part is still there.
+    pub fn shard_done(&self, date: NaiveDate, shard: Shard) -> anyhow::Result<Option<Record>> {
+        Ok(read_record(&self.shard_record_path(date, shard))?
             .filter(|r| r.status == Status::Success && r.output.as_ref().is_some_and(|o| o.path.exists())))
     }
 
+    /// Writes a date's record, or a shard's (which has `shard`).
     pub fn write(&self, record: &Record) -> anyhow::Result<Location> {
-        let path = self.record_path(record.date);
+        let path = match &record.shard {
+            Some(s) => self.shard_record_path(record.date, Shard { index: s.index, count: s.count }),
+            None => self.record_path(record.date),
+        };
         let mut json =
             serde_json::to_vec_pretty(record).with_kind(Kind::Internal, || "encoding the run record")?;
         json.push(b'\n');
@@ -193,51 +318,61 @@ impl Ledger {
     /// holder. The OS releases it when the process dies, however it dies,
     /// so a crash never blocks the next night.
     pub fn lock(&self, date: NaiveDate) -> anyhow::Result<Lock> {
-        let dir = match &self.dir {
-            Location::Local(d) => d,
-            Location::Object(u) => return lock_object(&u.join(&format!("{date}.lock")), date),
-        };
-        std::fs::create_dir_all(dir).with_kind(Kind::CantCreate, || {
-            format!("cannot create state directory {}", self.dir.display())
-        })?;
-        let path = dir.join(format!("{date}.lock"));
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_kind(Kind::CantCreate, || format!("cannot open lock file {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder = if holder.is_empty() { "another process".to_owned() } else { holder.to_owned() };
-                return Err(failure(
-                    Kind::Locked,
-                    format!("{date} is being scored by {holder} (lock {})", path.display()),
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_kind(Kind::Io, || format!("locking {}", path.display()));
-            }
-        }
-        let me = format!(
-            "pid {} on {} since {}",
-            std::process::id(),
-            hostname(),
-            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        );
-        // Best effort: the lock itself is what matters, the text only names its holder.
-        let _ = file
-            .set_len(0)
-            .and_then(|_| file.rewind())
-            .and_then(|_| file.write_all(me.as_bytes()))
-            .and_then(|_| file.flush());
-        Ok(Lock::File { _file: file })
+        lock_at(&self.dir, &format!("{date}.lock"), &date.to_string())
     }
+
+    /// A shard's lock: shards of one date run at once, each holds its own.
+    pub fn lock_shard(&self, date: NaiveDate, shard: Shard) -> anyhow::Result<Lock> {
+        lock_at(&self.shard_dir(date), &shard.part_name("lock"), &format!("shard {shard} of {date}"))
+    }
+}
+
+/// Takes the lock file `name` in `dir` for `what` (a date, a shard).
+fn lock_at(dir: &Location, name: &str, what: &str) -> anyhow::Result<Lock> {
+    let shown = dir;
+    let dir = match dir {
+        Location::Local(d) => d,
+        Location::Object(u) => return lock_object(&u.join(name), what),
+    };
+    std::fs::create_dir_all(dir)
+        .with_kind(Kind::CantCreate, || format!("cannot create state directory {}", shown.display()))?;
+    let path = dir.join(name);
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_kind(Kind::CantCreate, || format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "another process".to_owned() } else { holder.to_owned() };
+            return Err(failure(
+                Kind::Locked,
+                format!("{what} is being scored by {holder} (lock {})", path.display()),
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_kind(Kind::Io, || format!("locking {}", path.display()));
+        }
+    }
+    let me = format!(
+        "pid {} on {} since {}",
+        std::process::id(),
+        hostname(),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    // Best effort: the lock itself is what matters, the text only names its holder.
+    let _ = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| file.write_all(me.as_bytes()))
+        .and_then(|_| file.flush());
+    Ok(Lock::File { _file: file })
 }
 
 /// Held for the duration of a run; released on drop or process exit (a
@@ -288,7 +423,7 @@ impl Holder {
     }
 }
 
-fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
+fn lock_object(url: &ObjectUrl, what: &str) -> anyhow::Result<Lock> {
     let started = Utc::now();
     // Twice: a holder may release between our create and our read.
     for _ in 0..2 {
@@ -318,11 +453,11 @@ fn lock_object(url: &ObjectUrl, date: NaiveDate) -> anyhow::Result<Lock> {
                 h.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )
         });
-        return Err(failure(Kind::Locked, format!("{date} is being scored by {who} (lock {url})")));
+        return Err(failure(Kind::Locked, format!("{what} is being scored by {who} (lock {url})")));
     }
     Err(failure(
         Kind::Locked,
-        format!("{date} is being locked and released by others (lock {url}); try later"),
+        format!("{what} is being locked and released by others (lock {url}); try later"),
     ))
 }
 

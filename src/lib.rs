@@ -16,6 +16,7 @@ mod signals;
 // The pipeline, in the order data flows through it:
 // job file → plan → read chunk → check & convert → score → write → commit → record.
 mod clock; // "now", and the date a run scores
+mod commit; // a sharded date committed once, by the shard that finishes last
 mod features; // each chunk checked and converted to the model's types
 mod input; // the day's files, read in chunks
 mod job; // the job file, parsed and checked
@@ -31,6 +32,7 @@ mod quarantine; // rejected rows, beside the output
 mod run; // one date, from plan to commit
 mod schedule; // its crontab schedule, for next / catchup / backfill
 mod score; // the model run on a chunk, on every core
+mod shard; // a day split into N shards: this process's index, and its rows
 mod storage; // URLs where paths go: object storage for input, output, model, records, locks
 mod template; // its path templates, expanded for a date // the Prometheus textfile
 

@@ -136,6 +136,54 @@ pub fn write_atomic(path: &Location, bytes: &[u8]) -> anyhow::Result<()> {
     f.commit().map(drop)
 }
 
+/// Writes `bytes` to `path` only if nothing is there yet, atomically: of
+/// two writers racing, exactly one creates it. False: it already existed.
+/// A file is written beside it first and hard-linked to its name (linking
+/// fails if the name exists, where a rename would replace it); an object is
+/// created with If-None-Match.
+pub fn write_new(path: &Location, bytes: &[u8]) -> anyhow::Result<bool> {
+    let local = match path {
+        Location::Object(u) => {
+            return Ok(matches!(
+                crate::storage::put_create(u, bytes.to_vec())?,
+                crate::storage::Put::Done { .. }
+            ));
+        }
+        Location::Local(p) => p,
+    };
+    let dir = parent(local);
+    std::fs::create_dir_all(dir)
+        .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name(local)))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
+    let mut f = tmp.as_file();
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_kind(Kind::Io, || format!("writing {}", path.display()))?;
+    let created = match std::fs::hard_link(tmp.path(), local) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e).with_kind(Kind::Io, || format!("creating {}", path.display())),
+    };
+    sync_dir(dir);
+    Ok(created)
+}
+
+/// Removes a file or object; one already gone is no error.
+pub fn remove(path: &Location) -> anyhow::Result<()> {
+    match path {
+        Location::Object(u) => crate::storage::delete(u),
+        Location::Local(p) => match std::fs::remove_file(p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_kind(Kind::Io, || format!("removing {}", p.display())),
+        },
+    }
+}
+
 /// Removes what a killed run left beside `path`: temporary files, or
 /// unfinished uploads. Only called while holding the job's lock, so no
 /// live writer owns them.

@@ -14,17 +14,23 @@ use crate::job::{Features, Format, Job, Policy};
 use crate::ml::missing::Treatment;
 use crate::model::{Elem, Model, ModelInfo, plural};
 use crate::score::{self, OutColumn};
+use crate::shard::{self, Piece, Shard, Unit};
 use crate::storage::Location;
 
 pub struct Plan {
     pub job: Job,
     pub date: NaiveDate,
     pub model: Model,
+    /// The day's whole listing (every shard sees the same one).
     pub files: Vec<InputFile>,
+    /// What this run reads of them: every file, or a shard's pieces.
+    pub pieces: Vec<Piece>,
     pub feeds: Vec<InputFeed>,
     pub outs: Vec<OutColumn>,
     pub read: ReadSpec,
+    /// The output file, or a shard's part.
     pub output_path: Location,
+    pub quarantine_path: Location,
     pub output_schema: Schema,
     /// Per feature column and the input slot it feeds: what the model does
     /// with a missing value there (what `bad_rows.policy = "auto"` follows).
@@ -114,8 +120,13 @@ impl Issue {
 }
 
 pub fn build(job: Job, date: NaiveDate) -> anyhow::Result<Plan> {
+    build_shard(job, date, None)
+}
+
+/// The plan of one shard of the date (`None`: the whole date).
+pub fn build_shard(job: Job, date: NaiveDate, shard: Option<Shard>) -> anyhow::Result<Plan> {
     let mut issues = Vec::new();
-    match build_collecting(job, date, &mut issues) {
+    match build_collecting(job, date, shard, &mut issues) {
         Some(plan) if issues.is_empty() => Ok(plan),
         _ => Err(combine(issues)),
     }
@@ -131,7 +142,12 @@ fn combine(issues: Vec<Issue>) -> anyhow::Error {
     failure(kind, format!("{} found:\n{}", plural(issues.len(), "problem"), list.join("\n")))
 }
 
-fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Option<Plan> {
+fn build_collecting(
+    job: Job,
+    date: NaiveDate,
+    shard: Option<Shard>,
+    issues: &mut Vec<Issue>,
+) -> Option<Plan> {
     let info = match ModelInfo::load_from(&job.model) {
         Ok(i) => i,
         Err(e) => {
@@ -187,9 +203,55 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
     let read = ReadSpec { columns, csv_dtypes, csv: job.csv.clone() };
 
     let mut keep_types: Vec<Option<DataType>> = vec![None; job.keep.len()];
-    for file in &files {
-        check_file(file, &read, &job, &feeds, &mut keep_types, issues);
-    }
+    let pieces = match shard {
+        None => {
+            for file in &files {
+                check_file(file, &read, &job, &feeds, &mut keep_types, issues);
+            }
+            (0..files.len()).map(|file| Piece { file, rows: None }).collect()
+        }
+        Some(shard) => {
+            // Every Parquet footer is read (each shard must split the day the
+            // same way, and agree on the keep columns' types); a CSV file is
+            // read through (its quoting check) only by the shard that scores it.
+            let mut units = Vec::new();
+            for (ix, file) in files.iter().enumerate() {
+                let groups = match file.format {
+                    Format::Parquet => {
+                        let before = issues.len();
+                        check_file(file, &read, &job, &feeds, &mut keep_types, issues);
+                        if issues.len() > before {
+                            None
+                        } else {
+                            input::row_groups(file).map_err(|e| issues.push(Issue::from_error(&e))).ok()
+                        }
+                    }
+                    Format::Csv => None,
+                };
+                match groups {
+                    Some(groups) => {
+                        let mut start = 0;
+                        for (rows, bytes) in groups {
+                            units.push(Unit {
+                                file: ix,
+                                rows: Some(start..start + rows),
+                                weight: bytes.max(1),
+                            });
+                            start += rows;
+                        }
+                    }
+                    None => units.push(Unit { file: ix, rows: None, weight: file.bytes }),
+                }
+            }
+            let pieces = shard::pieces(&units, shard);
+            for p in &pieces {
+                if files[p.file].format == Format::Csv {
+                    check_file(&files[p.file], &read, &job, &feeds, &mut keep_types, issues);
+                }
+            }
+            pieces
+        }
+    };
     let mut output_schema = Schema::default();
     for (name, dt) in job.keep.iter().zip(&keep_types) {
         output_schema.insert(name.as_str().into(), dt.clone().unwrap_or(DataType::String));
@@ -203,9 +265,39 @@ fn build_collecting(job: Job, date: NaiveDate, issues: &mut Vec<Issue>) -> Optio
         }
         output_schema.insert(o.name.as_str().into(), o.dtype.clone());
     }
-    let output_path = job.output.expand(date);
+    let (output_path, quarantine_path) = match shard {
+        None => {
+            let out = job.output.expand(date);
+            let q = crate::quarantine::path_for(&out);
+            (out, q)
+        }
+        Some(s) => {
+            let dir = shard::output_dir(&job.output.expand(date));
+            let ext = match job.output_format {
+                Format::Csv => "csv",
+                Format::Parquet => "parquet",
+            };
+            // The leading '_' hides a shard's rejected rows from the readers
+            // of the directory (Spark, polars, DuckDB, pyarrow skip such names).
+            let q = dir.join(&format!("_{}", s.part_name("rejected.csv")));
+            (dir.join(&s.part_name(ext)), q)
+        }
+    };
     let missing = missing_rules(&model.info, &feeds);
-    Some(Plan { job, date, model, files, feeds, outs, read, output_path, output_schema, missing })
+    Some(Plan {
+        job,
+        date,
+        model,
+        files,
+        pieces,
+        feeds,
+        outs,
+        read,
+        output_path,
+        quarantine_path,
+        output_schema,
+        missing,
+    })
 }
 
 /// Checks one input file's header against the mapping.

@@ -116,8 +116,8 @@ pub struct Quarantine {
 
 impl Quarantine {
     /// Removes what a killed run of this date left half-written.
-    pub fn open(output: &Location) -> Quarantine {
-        let path = path_for(output);
+    pub fn open(path: &Location) -> Quarantine {
+        let path = path.clone();
         sweep_stale(&path);
         Quarantine { path, writer: None }
     }

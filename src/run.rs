@@ -9,16 +9,21 @@ use tracing::{info, warn};
 use crate::error::{Kind, failure, kind_of};
 use crate::input::{ChunkReader, UnparsableCell};
 use crate::job::{Job, Policy};
-use crate::ledger::{ErrorEntry, FileEntry, Ledger, Lock, ModelEntry, Record, Rows, Status};
+use crate::ledger::{
+    ErrorEntry, FileEntry, InputRange, Ledger, Lock, ModelEntry, Record, Rows, ShardEntry, Status,
+};
 use crate::monitor::Watch;
 use crate::output::{BackgroundWriter, TableWriter, sweep_stale};
 use crate::plan::{self, Plan};
 use crate::quarantine::{BadRows, Quarantine};
+use crate::shard::Shard;
 use crate::{score, signals};
 
 pub struct RunOptions {
     pub force: bool,
     pub threads: Option<usize>,
+    /// Score only this shard of the date, into a part; commit the date if it is the last.
+    pub shard: Option<Shard>,
 }
 
 pub struct Outcome {
@@ -39,6 +44,7 @@ struct Progress {
     first_rejected: Option<String>,
     timing: Timing,
     monitor: Option<crate::monitor::MonitorEntry>,
+    shard: Option<ShardEntry>,
 }
 
 /// Where the time went, for `-v` and for tuning.
@@ -61,7 +67,10 @@ pub fn threads_for(job: &Job, opts: &RunOptions) -> usize {
 
 pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outcome> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
-    let lock = ledger.lock(date)?;
+    let lock = match opts.shard {
+        Some(s) => ledger.lock_shard(date, s)?,
+        None => ledger.lock(date)?,
+    };
     if !opts.force
         && let Some(done) = ledger.done(date)?
     {
@@ -69,13 +78,26 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
             "already done; skipping (use --force to redo)");
         return Ok(Outcome { record: done, skipped: true });
     }
+    if let Some(shard) = opts.shard {
+        crate::commit::prepare(&ledger, job, date, shard, opts.force)?;
+        if !opts.force
+            && let Some(own) = ledger.shard_done(date, shard)?
+        {
+            info!(job = %job.name, %date, %shard, "shard already done; skipping (use --force to redo)");
+            // The shards that finished after it may have died before committing.
+            if let Some(committed) = crate::commit::finish(&ledger, job, date, shard, false)? {
+                write_metrics(job, &committed);
+            }
+            return Ok(Outcome { record: own, skipped: true });
+        }
+    }
     let threads = threads_for(job, opts);
     let started_at = Utc::now();
     let clock = Instant::now();
     info!(job = %job.name, %date, forced = opts.force, threads, "run started");
     let mut progress = Progress::default();
     let sampler = crate::memory::Sampler::start();
-    let result = execute(job, date, threads, &lock, &mut progress);
+    let result = execute(job, date, threads, opts.shard, &lock, &mut progress);
     let peak_memory = sampler.finish();
     let t = &progress.timing;
     tracing::debug!(
@@ -114,20 +136,26 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
             message: crate::storage::redact(&format!("{e:#}")),
         }),
         monitor: progress.monitor,
+        shard: progress.shard,
+        shards: None,
     };
     // The record goes last: a date is done only once it says so.
     // A run that lost its lock leaves the record and metrics to the run
     // that took the date over.
     let held = lock.ensure_held();
     let written = held.and_then(|()| ledger.write(&record));
-    if written.is_ok()
-        && let Some(path) = &job.metrics
-        && let Err(e) = crate::metrics::write(path, &record)
-    {
-        warn!("cannot write metrics file {}: {e:#}", path.display());
+    // A shard's metrics would overwrite its siblings': the date's go out
+    // when it is committed.
+    if written.is_ok() && opts.shard.is_none() {
+        write_metrics(job, &record);
     }
     result?;
     let path = written?;
+    if let Some(shard) = opts.shard
+        && let Some(committed) = crate::commit::finish(&ledger, job, date, shard, opts.force)?
+    {
+        write_metrics(job, &committed);
+    }
     info!(job = %job.name, %date, rows_read = record.rows.read, rows_scored = record.rows.scored, rows_rejected = record.rows.rejected,
         seconds = format!("{duration:.3}"),
         peak_rss_mb = record.peak_memory.map(|m| m.rss_bytes >> 20), peak_heap_mb = record.peak_memory.map(|m| m.anon_bytes >> 20), output = %record.output.as_ref().map(|o| o.path.display().to_string()).unwrap_or_default(),
@@ -135,14 +163,35 @@ pub fn run(job: &Job, date: NaiveDate, opts: &RunOptions) -> anyhow::Result<Outc
     Ok(Outcome { record, skipped: false })
 }
 
+fn write_metrics(job: &Job, record: &Record) {
+    if let Some(path) = &job.metrics
+        && let Err(e) = crate::metrics::write(path, record)
+    {
+        warn!("cannot write metrics file {}: {e:#}", path.display());
+    }
+}
+
 fn execute(
     job: &Job,
     date: NaiveDate,
     threads: usize,
+    shard: Option<Shard>,
     lock: &Lock,
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
-    let plan = plan::build(job.clone(), date)?;
+    let plan = plan::build_shard(job.clone(), date, shard)?;
+    progress.shard = shard.map(|s| ShardEntry {
+        index: s.index,
+        count: s.count,
+        ranges: plan
+            .pieces
+            .iter()
+            .map(|p| InputRange {
+                path: plan.files[p.file].path.clone(),
+                rows: p.rows.clone().map(|r| [r.start, r.end]),
+            })
+            .collect(),
+    });
     progress.model = Some(ModelEntry {
         path: plan.model.info.path.clone(),
         sha256: plan.model.info.sha256.clone(),
@@ -189,7 +238,7 @@ fn score_all(
     let read = plan.read_spec(as_text);
     let bad = &plan.job.bad_rows;
     let mut watch = Watch::start(plan, threads)?;
-    let mut quarantine = Quarantine::open(&plan.output_path);
+    let mut quarantine = Quarantine::open(&plan.quarantine_path);
     let mut writer = BackgroundWriter::spawn(TableWriter::create(
         &plan.output_path,
         plan.job.output_format,
@@ -197,9 +246,10 @@ fn score_all(
     )?)?;
     // A chunk's scores are profiled beside the next chunk's scoring.
     let mut scores_to_profile: Option<crate::monitor::Chunk> = None;
-    for (ix, file) in plan.files.iter().enumerate() {
+    for piece in &plan.pieces {
+        let (ix, file) = (piece.file, &plan.files[piece.file]);
         let mut file_rows = 0u64;
-        let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows)?;
+        let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows, piece.rows.clone())?;
         loop {
             let t = Instant::now();
             let Some(chunk) = reader.next() else { break };
@@ -273,11 +323,11 @@ fn score_all(
             progress.timing.write += t.elapsed().as_secs_f64();
             progress.rows.scored += df.height() as u64;
         }
-        if file_rows == 0 {
+        if file_rows == 0 && piece.rows.is_none() {
             warn!(file = %file.path.display(), "input has a header but no rows");
         }
         if let Some(entry) = progress.inputs.get_mut(ix) {
-            entry.rows = Some(file_rows);
+            entry.rows = Some(entry.rows.unwrap_or(0) + file_rows);
         }
     }
     progress.timing.monitor += profile(&mut watch, scores_to_profile)?;
@@ -315,7 +365,7 @@ fn score_all(
                 rows.read,
                 bad.max_rejected,
                 progress.first_rejected.as_deref().unwrap_or("?"),
-                crate::quarantine::path_for(&plan.output_path).display()
+                plan.quarantine_path.display()
             ),
         ));
     }

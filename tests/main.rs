@@ -17,6 +17,7 @@ mod readme;
 mod run;
 mod s3;
 mod schedule;
+mod shard;
 mod text;
 mod zoo;
 

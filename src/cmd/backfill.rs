@@ -35,6 +35,7 @@ pub fn catchup(job: &Job, args: &CatchupArgs) -> anyhow::Result<u8> {
 
 fn many(job: &Job, dates: &[NaiveDate], args: &ManyArgs) -> anyhow::Result<u8> {
     let opts = ManyOptions {
+        shard: args.shard.resolve()?,
         force: args.force,
         jobs: args.jobs.get(),
         keep_going: args.keep_going,
@@ -48,6 +49,7 @@ fn many(job: &Job, dates: &[NaiveDate], args: &ManyArgs) -> anyhow::Result<u8> {
 }
 
 struct ManyOptions {
+    shard: Option<crate::shard::Shard>,
     force: bool,
     /// Dates run at once.
     jobs: usize,
@@ -157,7 +159,11 @@ fn run_many(job: &Job, dates: &[NaiveDate], opts: &ManyOptions) -> Vec<DateResul
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&date) = dates.get(i) else { break };
                     let started = std::time::Instant::now();
-                    let r = run::run(job, date, &RunOptions { force: opts.force, threads: Some(threads) });
+                    let r = run::run(
+                        job,
+                        date,
+                        &RunOptions { force: opts.force, threads: Some(threads), shard: opts.shard },
+                    );
                     let secs = started.elapsed().as_secs_f64();
                     let outcome = match r {
                         Ok(o) => Ok((o.skipped, o.record.rows.scored, o.record.rows.rejected, secs)),

@@ -82,7 +82,7 @@ pub fn profile(job: &Job, args: &ProfileArgs) -> anyhow::Result<u8> {
 }
 
 fn no_opts() -> crate::run::RunOptions {
-    crate::run::RunOptions { force: false, threads: None }
+    crate::run::RunOptions { force: false, threads: None, shard: None }
 }
 
 /// One plan per date with input (dates without any are skipped, with a
@@ -151,7 +151,7 @@ fn each_chunk(plan: &Plan, threads: usize, as_text: bool, visit: &mut Visit<'_>)
     let read = plan.read_spec(as_text);
     for file in &plan.files {
         info!(date = %plan.date, file = %file.path.display(), "profiling");
-        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows)? {
+        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows, None)? {
             signals::check()?;
             let chunk = chunk?;
             let mut problems = Vec::new();

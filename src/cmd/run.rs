@@ -9,7 +9,11 @@ pub fn run(job: &Job, args: &RunArgs) -> anyhow::Result<u8> {
         Some(d) => d,
         None => job.date_at(clock::now()?),
     };
-    let opts = run::RunOptions { force: args.force, threads: args.threads.map(|n| n.get()) };
+    let opts = run::RunOptions {
+        force: args.force,
+        threads: args.threads.map(|n| n.get()),
+        shard: args.shard.resolve()?,
+    };
     let outcome = run::run(job, date, &opts)?;
     // stdout carries the result, for scripts: the output's path.
     if let Some(out) = &outcome.record.output {

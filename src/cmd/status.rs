@@ -15,7 +15,7 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
     let records = ledger.all()?;
     let mut s = String::new();
-    if records.is_empty() {
+    if records.is_empty() && ledger.sharded_dates()?.is_empty() {
         writeln!(s, "no runs recorded for {} in {}", job.name, job.state_dir.join(&job.name).display())?;
         return Ok(s);
     }
@@ -54,6 +54,44 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
         )?;
         if let Some(e) = &r.error {
             writeln!(s, "            {}", e.message.lines().next().unwrap_or_default())?;
+        }
+        if let Some(sh) = &r.shards {
+            writeln!(s, "            {} shards, committed: {}", sh.count, sh.manifest.display())?;
+        }
+    }
+    // Sharded dates not committed yet: which shards are missing or failed.
+    for date in ledger.sharded_dates()? {
+        if ledger.done(date)?.is_some() {
+            continue;
+        }
+        let shards = ledger.shard_records(date)?;
+        let Some(count) = shards.iter().filter_map(|r| r.shard.as_ref()).map(|s| s.count).max() else {
+            continue;
+        };
+        let ok = |i: usize| {
+            shards.iter().any(|r| {
+                r.status == Status::Success
+                    && r.shard.as_ref().is_some_and(|s| s.index == i && s.count == count)
+            })
+        };
+        let missing: Vec<String> = (0..count).filter(|i| !ok(*i)).map(|i| i.to_string()).collect();
+        writeln!(
+            s,
+            "{date}  not committed: {} of {count} shards done; not done: {}",
+            count - missing.len(),
+            missing.join(", ")
+        )?;
+        for r in shards.iter().filter(|r| r.status == Status::Failed) {
+            if let (Some(sh), Some(e)) = (&r.shard, &r.error) {
+                writeln!(
+                    s,
+                    "            shard {}/{} FAILED {}: {}",
+                    sh.index,
+                    sh.count,
+                    e.exit_code,
+                    e.message.lines().next().unwrap_or_default()
+                )?;
+            }
         }
     }
     Ok(s)

@@ -100,16 +100,42 @@ impl Cmd<'_> {
         self
     }
 
-    pub fn run(&self) -> Output {
+    fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_batchscore"));
         c.args(&self.args)
             .current_dir(self.wd.dir.path())
             .env_remove("RUST_LOG")
             .env_remove("BATCHSCORE_NOW");
+        // The engines' variables of a test run under Slurm or Kubernetes
+        // must not shard the tests' own runs.
+        for k in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_COUNT",
+            "JOB_COMPLETION_INDEX",
+            "AWS_BATCH_JOB_ARRAY_INDEX",
+            "CLOUD_RUN_TASK_INDEX",
+            "CLOUD_RUN_TASK_COUNT",
+            "BATCHSCORE_SHARDS",
+        ] {
+            c.env_remove(k);
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
-        let out = c.output().expect("running batchscore");
+        c
+    }
+
+    /// Starts batchscore without waiting (output discarded), for runs at once or killed.
+    pub fn spawn(&self) -> std::process::Child {
+        self.command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting batchscore")
+    }
+
+    pub fn run(&self) -> Output {
+        let out = self.command().output().expect("running batchscore");
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
