@@ -126,6 +126,30 @@ pub fn finish(
     let output = job.output.expand(date);
     let manifest_path = shard::manifest_path(&output);
     let manifest = build(job, date, shard, &records)?;
+    let mut monitor = watch(job, date, &records)?;
+    if let Some(m) = &mut monitor
+        && let Err(e) = crate::monitor::gate(m)
+    {
+        // Withheld: the parts stay (a forced rerun replaces them), the
+        // date is not committed, and its record says why.
+        let mut record = date_record(job, date, &records, &manifest, manifest_path);
+        record.status = Status::Failed;
+        record.shards = None;
+        record.monitor = monitor;
+        let kind = crate::error::kind_of(&e);
+        record.error = Some(crate::ledger::ErrorEntry {
+            kind: kind.label().into(),
+            exit_code: kind.exit_code(),
+            message: crate::storage::redact(&format!("{e:#}")),
+        });
+        ledger.write(&record)?;
+        if let Some(path) = &job.metrics
+            && let Err(e) = crate::metrics::write(path, &record)
+        {
+            warn!("cannot write metrics file {}: {e:#}", path.display());
+        }
+        return Err(e);
+    }
     let mut json =
         serde_json::to_vec_pretty(&manifest).with_kind(Kind::Internal, || "encoding the manifest")?;
     json.push(b'\n');
@@ -145,10 +169,27 @@ pub fn finish(
         // That shard is writing the date's record, or died before it did.
         "wrote the date's record after its committer"
     };
-    let record = date_record(job, date, &records, &manifest, manifest_path.clone());
+    let mut record = date_record(job, date, &records, &manifest, manifest_path.clone());
+    record.monitor = monitor;
     ledger.write(&record)?;
     info!(%date, shards = shard.count, rows_scored = record.rows.scored, manifest = %manifest_path.display(), "{how}");
     Ok(Some(record))
+}
+
+/// For jobs with `[monitor]`: the day's profile from its shards', judged as a whole.
+fn watch(
+    job: &Job,
+    date: NaiveDate,
+    records: &[Record],
+) -> anyhow::Result<Option<crate::monitor::MonitorEntry>> {
+    let Some(config) = &job.monitor else { return Ok(None) };
+    let entries: Vec<&crate::monitor::MonitorEntry> =
+        records.iter().filter_map(|r| r.monitor.as_ref()).collect();
+    if entries.len() != records.len() {
+        warn!(%date, "some shards ran without [monitor]: the day is not profiled; rerun them with --force to profile it");
+        return Ok(None);
+    }
+    crate::monitor::merge_shards(config, job, date, &entries).map(Some)
 }
 
 /// Whether the manifest at `path` describes other parts than `now`.

@@ -25,6 +25,7 @@ pub struct Plan {
     pub files: Vec<InputFile>,
     /// What this run reads of them: every file, or a shard's pieces.
     pub pieces: Vec<Piece>,
+    pub shard: Option<Shard>,
     pub feeds: Vec<InputFeed>,
     pub outs: Vec<OutColumn>,
     pub read: ReadSpec,
@@ -290,6 +291,7 @@ fn build_collecting(
         model,
         files,
         pieces,
+        shard,
         feeds,
         outs,
         read,

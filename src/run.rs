@@ -369,7 +369,11 @@ fn score_all(
             ),
         ));
     }
-    if let Some(m) = &mut progress.monitor {
+    // A shard's rows are a slice of the day: the day's profile, merged
+    // when the date is committed, is what the gate judges.
+    if let Some(m) = &mut progress.monitor
+        && plan.shard.is_none()
+    {
         crate::monitor::gate(m)?;
     }
     let path = file.path().clone();

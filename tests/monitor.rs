@@ -195,6 +195,18 @@ fn the_quality_gate_withholds_the_output() {
     assert!(html.contains("withheld by the quality gate"));
     // A gated date is not done: the next run tries again (and is gated again).
     wd.cmd(["run", "job.toml", "--date", "2026-11-03"]).code(65);
+    // Sharded, the day as a whole is judged when the last shard commits:
+    // it withholds the commit, and the date's record says why.
+    std::fs::remove_file(wd.path("out/t.prom")).unwrap();
+    wd.cmd(["run", "job.toml", "--date", "2026-11-03", "--shard", "0/2"]).code(0);
+    assert!(!wd.exists("out/t.prom"), "a shard alone does not write the job's metrics");
+    let out = wd.cmd(["run", "job.toml", "--date", "2026-11-03", "--shard", "1/2"]).code(65);
+    out.stderr_has(&["quality gate"]);
+    assert!(!wd.exists("out/scores-2026-11-03/_SUCCESS"), "nothing committed");
+    let rec = wd.record("out/_batchscore/t/2026-11-03.json");
+    assert_eq!(rec["status"], "failed");
+    assert_eq!(rec["monitor"]["withheld"], true);
+    assert!(wd.read("out/t.prom").contains("batchscore_monitor_withheld{job=\"t\"} 1"));
 }
 
 /// The page as XML (HTML5's `<!DOCTYPE html>` is a DTD to an XML parser).
@@ -276,6 +288,23 @@ fn profiles_of_shards_merge_into_the_days_profile() {
     wd2.write("job.toml", toml.replace("name = \"t\"", "name = \"t\"\nchunk_rows = 500"));
     wd2.cmd(["run", "job.toml", "--date", "2026-11-02"]).code(0);
     let split: Value = serde_json::from_str(&wd2.read("out/_batchscore/t/2026-11-02.profile.json")).unwrap();
+    same_profile(&whole, &split);
+    // The same two files as two real shards: each profiles its file, and
+    // the shard that commits the date merges them into the day's profile.
+    std::fs::remove_dir_all(wd2.path("out")).unwrap();
+    for i in 0..2 {
+        wd2.cmd(["run", "job.toml", "--date", "2026-11-02", "--shard", &format!("{i}/2")]).code(0);
+    }
+    assert!(wd2.exists("out/_batchscore/t/2026-11-02.shards/part-00001-of-00002.profile.json"));
+    let sharded: Value =
+        serde_json::from_str(&wd2.read("out/_batchscore/t/2026-11-02.profile.json")).unwrap();
+    same_profile(&whole, &sharded);
+    let rec = wd2.record("out/_batchscore/t/2026-11-02.json");
+    assert_eq!(rec["monitor"]["status"], "ok", "the day's checks, in the date's record");
+    assert!(rec["monitor"]["profile"].as_str().unwrap().ends_with("2026-11-02.profile.json"));
+}
+
+fn same_profile(whole: &Value, split: &Value) {
     for (a, b) in whole["columns"].as_array().unwrap().iter().zip(split["columns"].as_array().unwrap()) {
         for key in ["rows", "nulls", "nan"] {
             assert_eq!(a[key], b[key], "{key} of {}", a["name"]);

@@ -133,6 +133,50 @@ pub fn profile_path(
     state_dir.join(job).join(&format!("{date}.profile.json"))
 }
 
+/// Where a shard's profile is kept: beside its record.
+pub fn shard_profile_path(
+    state_dir: &crate::storage::Location,
+    job: &str,
+    date: NaiveDate,
+    shard: crate::shard::Shard,
+) -> crate::storage::Location {
+    state_dir.join(job).join(&format!("{date}.shards")).join(&shard.part_name("profile.json"))
+}
+
+/// A sharded date's profile: its shards' profiles merged (counts add,
+/// moments combine), saved where an unsharded run's goes, and checked
+/// against the reference as one run of the whole day would be, so a
+/// shard's few rows never raise an alert the day does not.
+pub fn merge_shards(
+    config: &Config,
+    job: &crate::job::Job,
+    date: NaiveDate,
+    shards: &[&MonitorEntry],
+) -> anyhow::Result<MonitorEntry> {
+    let reference = Profile::load(&config.reference)
+        .map_err(|e| failure(Kind::Config, format!("monitor.reference: {e:#}")))?;
+    let mut merged: Option<Profile> = None;
+    for m in shards {
+        let path =
+            m.profile.as_ref().ok_or_else(|| failure(Kind::Internal, "a shard's record names no profile"))?;
+        let p = Profile::load_from(path)?;
+        match &mut merged {
+            None => merged = Some(p),
+            Some(all) => all
+                .merge(&p)
+                .map_err(|e| failure(Kind::Internal, format!("merging {}: {e:#}", path.display())))?,
+        }
+    }
+    let merged = merged.ok_or_else(|| failure(Kind::Internal, "no shard profiles to merge"))?;
+    let path = profile_path(&job.state_dir, &job.name, date);
+    merged.save(&path)?;
+    let drift = drift::compare(&merged, &reference, &config.thresholds);
+    let not_compared = shards.first().map(|m| m.not_compared.clone()).unwrap_or_default();
+    let entry = entry(config, Some(path), drift, not_compared);
+    log(&entry);
+    Ok(entry)
+}
+
 /// Which series feeds each profiled column, for one plan.
 pub struct Binding {
     slots: Vec<Slot>,
@@ -315,7 +359,10 @@ impl Watch {
     /// Writes the profile beside the record, compares it with the
     /// reference and logs what fired.
     pub fn finish(self, plan: &Plan) -> anyhow::Result<MonitorEntry> {
-        let path = profile_path(&plan.job.state_dir, &plan.job.name, plan.date);
+        let path = match plan.shard {
+            Some(s) => shard_profile_path(&plan.job.state_dir, &plan.job.name, plan.date, s),
+            None => profile_path(&plan.job.state_dir, &plan.job.name, plan.date),
+        };
         self.profile.save(&path)?;
         let drift = drift::compare(&self.profile, &self.reference, &self.config.thresholds);
         let entry = entry(&self.config, Some(path), drift, self.not_compared);

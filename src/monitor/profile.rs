@@ -407,7 +407,22 @@ impl Profile {
             let kind = if e.kind() == std::io::ErrorKind::NotFound { Kind::Config } else { Kind::Io };
             failure(kind, format!("cannot read profile {}: {e}", path.display()))
         })?;
-        let mut p: Profile = serde_json::from_str(&text)
+        Self::parse(&text, path)
+    }
+
+    /// A profile from a file or an object (a shard's, in a bucket).
+    pub fn load_from(path: &crate::storage::Location) -> anyhow::Result<Profile> {
+        let url = match path {
+            crate::storage::Location::Local(p) => return Self::load(p),
+            crate::storage::Location::Object(u) => u,
+        };
+        let bytes = crate::storage::get(url, crate::storage::Op::Read)?
+            .ok_or_else(|| failure(Kind::Io, format!("profile {url} is gone")))?;
+        Self::parse(&String::from_utf8_lossy(&bytes), Path::new(&url.to_string()))
+    }
+
+    fn parse(text: &str, path: &Path) -> anyhow::Result<Profile> {
+        let mut p: Profile = serde_json::from_str(text)
             .with_kind(Kind::Config, || format!("{} is not a batchscore profile", path.display()))?;
         if p.profile_version != PROFILE_VERSION {
             return Err(failure(
