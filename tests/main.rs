@@ -10,6 +10,7 @@ mod bad_rows;
 mod check;
 mod deploy;
 mod errors;
+mod kubernetes;
 mod memory;
 mod monitor;
 mod props;
