@@ -154,9 +154,13 @@ pub fn write_new(path: &Location, bytes: &[u8]) -> anyhow::Result<bool> {
     let dir = parent(local);
     std::fs::create_dir_all(dir)
         .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name(local)))
-        .suffix(".tmp")
+    let prefix = format!(".{}.", file_name(local));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // As for outputs: readable by the date's other readers (the umask applies).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder
         .tempfile_in(dir)
         .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
     let mut f = tmp.as_file();

@@ -178,6 +178,14 @@ fn a_csv_day_is_split_by_file() {
     ids.dedup();
     assert_eq!(ids.len(), 300, "ids keep their text, none twice");
     assert_eq!(manifest(&wd)["rows"]["scored"], 300);
+    // The manifest is as readable as the parts it describes (the umask applies to both).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |rel: &str| std::fs::metadata(wd.path(rel)).unwrap().permissions().mode() & 0o777;
+        let dir = format!("out/scores-{DATE}");
+        assert_eq!(mode(&format!("{dir}/_SUCCESS")), mode(&format!("{dir}/part-00000-of-00003.csv")));
+    }
 }
 
 #[test]
