@@ -82,3 +82,55 @@ fn systemd_timer_matches_the_job() {
     let service = read("deploy/systemd/batchscore-demo.service");
     assert!(service.contains("catchup /opt/batchscore/jobs/demo.toml"));
 }
+
+/// The sbatch script run as Slurm runs an array's tasks: `bash` on the
+/// script, once per index, with the variables Slurm sets, from the
+/// directory sbatch was called in (a copy of the demo's files here).
+#[cfg(unix)]
+#[test]
+fn the_slurm_array_script_scores_the_demo_day_in_shards() {
+    let script = read("deploy/slurm/batchscore.sbatch");
+    let array = script.lines().find_map(|l| l.strip_prefix("#SBATCH --array=")).expect("#SBATCH --array");
+    let (first, last) = array.split_once('-').expect("an index range");
+    let shards: usize = script
+        .lines()
+        .find_map(|l| l.strip_prefix("export BATCHSCORE_SHARDS=\"${BATCHSCORE_SHARDS:-")?.strip_suffix("}\""))
+        .expect("a BATCHSCORE_SHARDS default")
+        .parse()
+        .unwrap();
+    assert_eq!((first, last.parse::<usize>().unwrap()), ("0", shards - 1), "--array=0-(N-1) for N shards");
+    let wd = Workdir::new();
+    for f in [
+        "jobs/demo.toml",
+        "data/models/demo.onnx",
+        "data/input/2026-11-23.csv",
+        "data/reference/demo.profile.json",
+    ] {
+        wd.copy(f, f);
+    }
+    let run = |index: usize, count: usize| {
+        std::process::Command::new("bash")
+            .arg(repo().join("deploy/slurm/batchscore.sbatch"))
+            .current_dir(wd.path(""))
+            .env("BATCHSCORE", env!("CARGO_BIN_EXE_batchscore"))
+            .env("RUN_DATE", "2026-11-23")
+            .env("SLURM_ARRAY_TASK_ID", index.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .env_remove("BATCHSCORE_SHARDS")
+            .output()
+            .unwrap()
+    };
+    for i in 0..shards - 1 {
+        let out = run(i, shards);
+        assert!(out.status.success(), "task {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(!wd.exists("out/demo/scores-2026-11-23/_SUCCESS"));
+    // The last index resubmitted alone (`sbatch --array=3`): Slurm counts 1
+    // task, the script's BATCHSCORE_SHARDS keeps the count, and it commits.
+    let out = run(shards - 1, 1);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = wd.record("out/demo/scores-2026-11-23/_SUCCESS");
+    assert_eq!(manifest["shards"], shards);
+    assert_eq!(manifest["rows"]["scored"], 1000);
+}
