@@ -110,6 +110,7 @@ pub fn finish(
     shard: Shard,
     forced: bool,
 ) -> anyhow::Result<Option<Record>> {
+    let clock = std::time::Instant::now();
     let records: Vec<Record> = ledger
         .shard_records(date)?
         .into_iter()
@@ -172,7 +173,8 @@ pub fn finish(
     let mut record = date_record(job, date, &records, &manifest, manifest_path.clone());
     record.monitor = monitor;
     ledger.write(&record)?;
-    info!(%date, shards = shard.count, rows_scored = record.rows.scored, manifest = %manifest_path.display(), "{how}");
+    let seconds = format!("{:.3}", clock.elapsed().as_secs_f64());
+    info!(%date, shards = shard.count, rows_scored = record.rows.scored, manifest = %manifest_path.display(), seconds, "{how}");
     Ok(Some(record))
 }
 
