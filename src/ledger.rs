@@ -165,20 +165,23 @@ impl Ledger {
         let dir = self.shard_dir(date);
         let mut out = Vec::new();
         for name in list_names(&dir)? {
-            if name.starts_with("part-") && name.ends_with(".json") {
+            if Shard::of_part_name(&name, "json").is_some() {
                 out.extend(read_record(&dir.join(&name))?);
             }
         }
         Ok(out)
     }
 
-    /// Removes `date`'s shard records of any count but `keep`'s (a forced
-    /// rerun with another count).
+    /// Removes `date`'s shard records and profiles of any count but
+    /// `keep`'s (a forced rerun with another count).
     pub fn remove_shard_records(&self, date: NaiveDate, keep: usize) -> anyhow::Result<()> {
         let dir = self.shard_dir(date);
-        let suffix = format!("-of-{keep:05}.json");
         for name in list_names(&dir)? {
-            if name.starts_with("part-") && name.ends_with(".json") && !name.ends_with(&suffix) {
+            let other = ["json", "profile.json"]
+                .iter()
+                .find_map(|ext| Shard::of_part_name(&name, ext))
+                .is_some_and(|s| s.count != keep);
+            if other {
                 crate::output::remove(&dir.join(&name))?;
             }
         }

@@ -74,6 +74,18 @@ impl Shard {
     pub fn part_name(&self, ext: &str) -> String {
         format!("part-{:05}-of-{:05}.{ext}", self.index, self.count)
     }
+
+    /// The shard a [`Shard::part_name`] with extension `ext` names; `None`
+    /// for any other name (a shard's profile beside its record, say).
+    pub fn of_part_name(name: &str, ext: &str) -> Option<Shard> {
+        let rest = name.strip_prefix("part-")?.strip_suffix(ext)?.strip_suffix('.')?;
+        let (i, n) = rest.split_once("-of-")?;
+        let digits = |t: &str| t.len() == 5 && t.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(i) && digits(n)) {
+            return None;
+        }
+        Some(Shard { index: i.parse().ok()?, count: n.parse().ok()? })
+    }
 }
 
 /// The variables that carry a copy's index, in the order they are looked
@@ -342,5 +354,9 @@ mod tests {
         assert_eq!(output_dir(&out), Location::Local("out/scores-2026-11-23".into()));
         assert_eq!(Shard { index: 3, count: 16 }.part_name("parquet"), "part-00003-of-00016.parquet");
         assert_eq!(manifest_path(&out), Location::Local("out/scores-2026-11-23/_SUCCESS".into()));
+        let s = Shard { index: 3, count: 16 };
+        assert_eq!(Shard::of_part_name(&s.part_name("json"), "json"), Some(s));
+        assert_eq!(Shard::of_part_name(&s.part_name("profile.json"), "json"), None);
+        assert_eq!(Shard::of_part_name("part-3-of-16.json", "json"), None);
     }
 }

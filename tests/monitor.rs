@@ -293,7 +293,8 @@ fn profiles_of_shards_merge_into_the_days_profile() {
     // the shard that commits the date merges them into the day's profile.
     std::fs::remove_dir_all(wd2.path("out")).unwrap();
     for i in 0..2 {
-        wd2.cmd(["run", "job.toml", "--date", "2026-11-02", "--shard", &format!("{i}/2")]).code(0);
+        let out = wd2.cmd(["run", "job.toml", "--date", "2026-11-02", "--shard", &format!("{i}/2")]).code(0);
+        assert!(!out.stderr.contains("unreadable"), "a shard's profile is not a record: {}", out.stderr);
     }
     assert!(wd2.exists("out/_batchscore/t/2026-11-02.shards/part-00001-of-00002.profile.json"));
     let sharded: Value =
