@@ -230,7 +230,9 @@ fn build_collecting(
                     Format::Csv => None,
                 };
                 match groups {
-                    Some(groups) => {
+                    // A file without row groups (no rows) still needs an owner,
+                    // or the commit finds it read by no shard.
+                    Some(groups) if !groups.is_empty() => {
                         let mut start = 0;
                         for (rows, bytes) in groups {
                             units.push(Unit {
@@ -241,7 +243,7 @@ fn build_collecting(
                             start += rows;
                         }
                     }
-                    None => units.push(Unit { file: ix, rows: None, weight: file.bytes }),
+                    _ => units.push(Unit { file: ix, rows: None, weight: file.bytes }),
                 }
             }
             let pieces = shard::pieces(&units, shard);

@@ -146,6 +146,20 @@ fn the_parts_together_are_the_unsharded_output_for_any_count() {
 }
 
 #[test]
+fn an_empty_parquet_file_in_the_day_has_a_shard_too() {
+    let wd = Workdir::new();
+    wd.write(&format!("in/{DATE}/a.parquet"), parquet(0..200, 50));
+    wd.write(&format!("in/{DATE}/b.parquet"), parquet(0..0, 50));
+    job(&wd, "in/%Y-%m-%d/*.parquet", "out/scores-%Y-%m-%d.parquet");
+    for i in 0..3 {
+        wd.cmd(["run", "job.toml", "--date", DATE, "--shard", &format!("{i}/3")]).code(0);
+    }
+    let m = manifest(&wd);
+    assert_eq!(m["rows"]["scored"], 200);
+    assert_eq!(m["inputs"][1]["rows"], 0);
+}
+
+#[test]
 fn a_csv_day_is_split_by_file() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&W, 0.25));
