@@ -138,6 +138,21 @@ cat "$smoke/log/win-backfill.out"
 table() { awk '{ $NF = ""; print }' "$1"; }
 check "summary equals Linux's (but for seconds)" \
     cmp -s <(table "$smoke/log/lin-backfill.out") <(table "$smoke/log/win-backfill.out")
+
+step "a day as 4 shards, committed by a hard link"
+# --force: backfill scored the day whole; the shards redo it as parts.
+for i in 0 1 2 3; do
+    expect 0 "lin-shard-$i" lin run jobs/demo.toml --date 2026-11-22 --shard "$i/4" --force
+    expect 0 "win-shard-$i" win run "$zjob" --date 2026-11-22 --shard "$i/4" --force
+done
+for i in 0 1 2 3; do
+    part=out/demo/scores-2026-11-22/part-0000$i-of-00004.csv
+    same "part $i equals Linux's" "$smoke/lin/$part" "$smoke/zwin/$part"
+done
+check "the last shard committed the date" has "$smoke/log/win-shard-3.err" "date committed"
+check "_SUCCESS counts every row" has "$smoke/zwin/out/demo/scores-2026-11-22/_SUCCESS" '"scored": 1000'
+expect 0 win-shard-rerun win run "$zjob" --date 2026-11-22 --shard 1/4
+check "a rerun shard finds the date done" has "$smoke/log/win-shard-rerun.err" "already done"
 same "2026-11-22 scores equal Linux's" "$smoke/lin/out/demo/scores-2026-11-22.csv" "$smoke/zwin/out/demo/scores-2026-11-22.csv"
 
 step "--force over an existing output, and over one a reader holds open"
