@@ -60,18 +60,7 @@ impl AtomicFile {
     }
 
     fn create_local(path: &Path) -> anyhow::Result<AtomicFile> {
-        let dir = parent(path);
-        std::fs::create_dir_all(dir)
-            .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
-        let prefix = format!(".{}.", file_name(path));
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // tempfile creates 0600 files; outputs are for other readers too (the umask still applies).
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder
-            .tempfile_in(dir)
-            .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
+        let tmp = temp_beside(path)?;
         Ok(AtomicFile { target: Target::Local(tmp), path: Location::Local(path.to_owned()) })
     }
 
@@ -151,18 +140,7 @@ pub fn write_new(path: &Location, bytes: &[u8]) -> anyhow::Result<bool> {
         }
         Location::Local(p) => p,
     };
-    let dir = parent(local);
-    std::fs::create_dir_all(dir)
-        .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
-    let prefix = format!(".{}.", file_name(local));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    // As for outputs: readable by the date's other readers (the umask applies).
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let tmp = builder
-        .tempfile_in(dir)
-        .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))?;
+    let tmp = temp_beside(local)?;
     let mut f = tmp.as_file();
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
@@ -172,8 +150,25 @@ pub fn write_new(path: &Location, bytes: &[u8]) -> anyhow::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(e).with_kind(Kind::Io, || format!("creating {}", path.display())),
     };
-    sync_dir(dir);
+    sync_dir(parent(local));
     Ok(created)
+}
+
+/// A temporary file in `path`'s directory (created if missing), named so
+/// that no reader mistakes it for output and the next run sweeps it.
+fn temp_beside(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let dir = parent(path);
+    std::fs::create_dir_all(dir)
+        .with_kind(Kind::CantCreate, || format!("cannot create directory {}", dir.display()))?;
+    let prefix = format!(".{}.", file_name(path));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // tempfile creates 0600 files; outputs are for other readers too (the umask still applies).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder
+        .tempfile_in(dir)
+        .with_kind(Kind::CantCreate, || format!("cannot create a file in {}", dir.display()))
 }
 
 /// Removes a file or object; one already gone is no error.
