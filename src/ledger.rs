@@ -190,84 +190,14 @@ impl Ledger {
 
     /// The dates that have shard records, oldest first.
     pub fn sharded_dates(&self) -> anyhow::Result<Vec<NaiveDate>> {
-        let mut dates: Vec<NaiveDate> = match &self.dir {
-            Location::Local(_) => list_names(&self.dir)?
-                .iter()
-                .filter_map(|n| n.strip_suffix(".shards")?.parse().ok())
-                .collect(),
-            Location::Object(dir) => storage::list(&dir.join(""), Op::Read)?
-                .into_iter()
-                .filter_map(|(u, _)| {
-                    let rel = u.key().strip_prefix(dir.join("").key())?;
-                    rel.split_once(".shards/")?.0.parse().ok()
-                })
-                .collect(),
-        };
+        let mut dates: Vec<NaiveDate> =
+            list_names(&self.dir)?.iter().filter_map(|n| n.strip_suffix(".shards")?.parse().ok()).collect();
         dates.sort();
-        dates.dedup();
         Ok(dates)
     }
-}
-
-/// The names in a directory or under a prefix (none if it does not exist).
-fn list_names(dir: &Location) -> anyhow::Result<Vec<String>> {
-    Ok(match dir {
-        Location::Local(d) => match std::fs::read_dir(d) {
-            Ok(e) => e.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", dir.display())),
-        },
-        Location::Object(u) => {
-            let prefix = u.join("");
-            storage::list(&prefix, Op::Read)?
-                .into_iter()
-                .filter_map(|(o, _)| {
-                    let rel = o.key().strip_prefix(prefix.key())?;
-                    (!rel.contains('/')).then(|| rel.to_owned())
-                })
-                .collect()
-        }
-    })
-}
-
-fn read_record(path: &Location) -> anyhow::Result<Option<Record>> {
-    let text = match path {
-        Location::Local(p) => match std::fs::read_to_string(p) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
-            }
-        },
-        Location::Object(u) => match storage::get(u, Op::Read)? {
-            Some(b) => String::from_utf8_lossy(&b).into_owned(),
-            None => return Ok(None),
-        },
-    };
-    // A record we cannot parse proves nothing: treat the date as not done.
-    match serde_json::from_str(&text) {
-        Ok(r) => Ok(Some(r)),
-        Err(e) => {
-            tracing::warn!(record = %path.display(), "ignoring an unreadable run record: {e}");
-            Ok(None)
-        }
-    }
-}
-
-impl Ledger {
     /// Every record, oldest date first.
     pub fn all(&self) -> anyhow::Result<Vec<Record>> {
-        let names: Vec<String> = match &self.dir {
-            Location::Local(dir) => match std::fs::read_dir(dir) {
-                Ok(e) => e.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-                Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", self.dir.display())),
-            },
-            Location::Object(dir) => storage::list(&dir.join(""), Op::Read)?
-                .into_iter()
-                .map(|(u, _)| u.file_name().to_owned())
-                .collect(),
-        };
+        let names = list_names(&self.dir)?;
         let mut dates: Vec<NaiveDate> =
             names.iter().filter_map(|n| n.strip_suffix(".json")?.parse().ok()).collect();
         dates.sort();
@@ -327,6 +257,52 @@ impl Ledger {
     /// A shard's lock: shards of one date run at once, each holds its own.
     pub fn lock_shard(&self, date: NaiveDate, shard: Shard) -> anyhow::Result<Lock> {
         lock_at(&self.shard_dir(date), &shard.part_name("lock"), &format!("shard {shard} of {date}"))
+    }
+}
+
+/// The names in a directory, or the first parts of the keys under a prefix,
+/// as `read_dir` gives them (none if it does not exist).
+fn list_names(dir: &Location) -> anyhow::Result<Vec<String>> {
+    Ok(match dir {
+        Location::Local(d) => match std::fs::read_dir(d) {
+            Ok(e) => e.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(e).with_kind(Kind::Io, || format!("reading {}", dir.display())),
+        },
+        Location::Object(u) => {
+            let prefix = u.join("");
+            let mut names: Vec<String> = storage::list(&prefix, Op::Read)?
+                .into_iter()
+                .filter_map(|(o, _)| Some(o.key().strip_prefix(prefix.key())?.split('/').next()?.to_owned()))
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        }
+    })
+}
+
+fn read_record(path: &Location) -> anyhow::Result<Option<Record>> {
+    let text = match path {
+        Location::Local(p) => match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e).with_kind(Kind::Io, || format!("reading run record {}", path.display()));
+            }
+        },
+        Location::Object(u) => match storage::get(u, Op::Read)? {
+            Some(b) => String::from_utf8_lossy(&b).into_owned(),
+            None => return Ok(None),
+        },
+    };
+    // A record we cannot parse proves nothing: treat the date as not done.
+    match serde_json::from_str(&text) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) => {
+            tracing::warn!(record = %path.display(), "ignoring an unreadable run record: {e}");
+            Ok(None)
+        }
     }
 }
 

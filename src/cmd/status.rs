@@ -15,7 +15,8 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
     let ledger = Ledger::new(&job.state_dir, &job.name);
     let records = ledger.all()?;
     let mut s = String::new();
-    if records.is_empty() && ledger.sharded_dates()?.is_empty() {
+    let sharded = ledger.sharded_dates()?;
+    if records.is_empty() && sharded.is_empty() {
         writeln!(s, "no runs recorded for {} in {}", job.name, job.state_dir.join(&job.name).display())?;
         return Ok(s);
     }
@@ -60,7 +61,7 @@ fn table(job: &Job, last: usize) -> anyhow::Result<String> {
         }
     }
     // Sharded dates not committed yet: which shards are missing or failed.
-    for date in ledger.sharded_dates()? {
+    for date in sharded {
         if ledger.done(date)?.is_some() {
             continue;
         }
