@@ -276,14 +276,10 @@ fn build_collecting(
         }
         Some(s) => {
             let dir = shard::output_dir(&job.output.expand(date));
-            let ext = match job.output_format {
-                Format::Csv => "csv",
-                Format::Parquet => "parquet",
-            };
             // The leading '_' hides a shard's rejected rows from the readers
             // of the directory (Spark, polars, DuckDB, pyarrow skip such names).
             let q = dir.join(&format!("_{}", s.part_name("rejected.csv")));
-            (dir.join(&s.part_name(ext)), q)
+            (dir.join(&s.part_name(&job.output_format.to_string())), q)
         }
     };
     let missing = missing_rules(&model.info, &feeds);
