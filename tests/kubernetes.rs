@@ -350,13 +350,7 @@ fn run_indexed_job(
 fn the_indexed_job_scores_the_day_as_kubernetes_runs_it() {
     use crate::common::s3server::S3Server;
     let s3 = S3Server::start();
-    s3.bucket("demo-exports").bucket("demo-models").bucket("demo-scores");
-    s3.put(
-        "demo-exports",
-        "2026-11-23.csv",
-        std::fs::read(repo().join("data/input/2026-11-23.csv")).unwrap(),
-    );
-    s3.put("demo-models", "demo.onnx", std::fs::read(repo().join("data/models/demo.onnx")).unwrap());
+    s3.with_demo();
     let wd = Workdir::new();
     // Shard 2's lock is held when the Job starts (a pod killed a minute ago,
     // its lease not run out yet): that pod exits 75 and is retried, counted.

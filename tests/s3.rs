@@ -590,17 +590,7 @@ fn https_servers_with_a_private_ca_are_trusted_through_ssl_cert_file() {
 #[test]
 fn the_demo_s3_job_runs_against_a_local_server() {
     let s3 = S3Server::start();
-    s3.bucket("demo-exports").bucket("demo-models").bucket("demo-scores");
-    s3.put(
-        "demo-exports",
-        "2026-11-23.csv",
-        std::fs::read(crate::common::repo().join("data/input/2026-11-23.csv")).unwrap(),
-    );
-    s3.put(
-        "demo-models",
-        "demo.onnx",
-        std::fs::read(crate::common::repo().join("data/models/demo.onnx")).unwrap(),
-    );
+    s3.with_demo();
     let wd = Workdir::new();
     let text = std::fs::read_to_string(crate::common::repo().join("jobs/demo-s3.toml")).unwrap();
     wd.write("jobs/demo-s3.toml", text.replace("http://127.0.0.1:8014", &s3.endpoint));

@@ -136,6 +136,15 @@ impl S3Server {
         std::fs::write(info, format!("{{\"e_tag\":\"{e_tag}\"}}")).expect("object info");
     }
 
+    /// The buckets jobs/demo-s3.toml uses, with the demo day and model in them.
+    pub fn with_demo(&self) -> &Self {
+        self.bucket("demo-exports").bucket("demo-models").bucket("demo-scores");
+        let read = |rel: &str| std::fs::read(super::repo().join(rel)).expect("a demo file");
+        self.put("demo-exports", "2026-11-23.csv", read("data/input/2026-11-23.csv"));
+        self.put("demo-models", "demo.onnx", read("data/models/demo.onnx"));
+        self
+    }
+
     pub fn path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root.path().join(bucket).join(key)
     }
