@@ -2,9 +2,11 @@
 //! under a temporary directory) behind `s3s`'s protocol layer, which checks
 //! SigV4 signatures. It implements what batchscore relies on: multipart
 //! upload (parts under 5 MiB refused, the object invisible until completed),
-//! ranged GET, and conditional PUT (If-None-Match: *, If-Match). Its
-//! conditional checks are not atomic against a concurrent writer; the tests
-//! never race two creates.
+//! ranged GET, and conditional PUT (If-None-Match: *, If-Match). s3s-fs
+//! checks a condition, then writes: two racing creates could both win
+//! there, where S3 lets exactly one. Conditional requests are therefore
+//! answered one at a time, as S3 serializes them (the sharded commit
+//! races its creates on purpose).
 
 use std::path::PathBuf;
 
@@ -69,10 +71,18 @@ impl S3Server {
         let s3 = b.build();
         let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let count = hits.clone();
+        let conditional = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let s3 = s3.clone();
+            let conditional = conditional.clone();
             async move {
+                let _one_at_a_time = match req.headers().contains_key("if-none-match")
+                    || req.headers().contains_key("if-match")
+                {
+                    true => Some(conditional.lock().await),
+                    false => None,
+                };
                 match refuse {
                     Some((status, code)) => Ok(refusal(status, code)),
                     None => hyper::service::Service::call(&s3, req).await,
