@@ -193,17 +193,14 @@ pub fn parquet_day(ids: &[i64], a: &[f64]) -> Vec<u8> {
 }
 
 /// Reads a CSV into rows of strings, the header first. Enough CSV for our
-/// fixtures and outputs: quoted fields may hold commas and doubled quotes,
-/// not newlines.
+/// fixtures and outputs: quoted fields may hold commas, doubled quotes and
+/// line feeds; CRLF line ends are read as LF.
 pub fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines().map(csv_fields).collect()
-}
-
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![];
+    let mut rows = vec![];
+    let mut row = vec![];
     let mut cur = String::new();
     let mut quoted = false;
-    let mut chars = line.chars().peekable();
+    let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
@@ -211,12 +208,20 @@ fn csv_fields(line: &str) -> Vec<String> {
                 chars.next();
             }
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            ',' if !quoted => row.push(std::mem::take(&mut cur)),
+            '\r' if !quoted && chars.peek() == Some(&'\n') => {}
+            '\n' if !quoted => {
+                row.push(std::mem::take(&mut cur));
+                rows.push(std::mem::take(&mut row));
+            }
             c => cur.push(c),
         }
     }
-    out.push(cur);
-    out
+    if !cur.is_empty() || !row.is_empty() {
+        row.push(cur);
+        rows.push(row);
+    }
+    rows
 }
 
 /// A job file. `new` has what most tests share (model `m.onnx`, input
