@@ -44,7 +44,7 @@ pub fn read_and_convert(
         anyhow::bail!("missing column {missing:?}");
     }
     let mut counts = Counts::default();
-    for chunk in ChunkReader::open(&file, &spec, chunk_rows, None)? {
+    for chunk in ChunkReader::open(&file, &spec, chunk_rows, None, 2)? {
         let chunk = chunk?;
         let mut problems = Vec::new();
         let converted =

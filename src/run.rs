@@ -249,7 +249,7 @@ fn score_all(
     for piece in &plan.pieces {
         let (ix, file) = (piece.file, &plan.files[piece.file]);
         let mut file_rows = 0u64;
-        let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows, piece.rows.clone())?;
+        let mut reader = ChunkReader::open(file, &read, plan.job.chunk_rows, piece.rows.clone(), threads)?;
         loop {
             let t = Instant::now();
             let Some(chunk) = reader.next() else { break };

@@ -819,7 +819,7 @@ pub fn delete(url: &ObjectUrl) -> anyhow::Result<()> {
 
 /// A blocking reader over an object, streamed: for one pass over a CSV
 /// without holding it.
-pub fn stream(url: &ObjectUrl) -> anyhow::Result<impl Read> {
+pub fn stream(url: &ObjectUrl) -> anyhow::Result<impl Read + Send + use<>> {
     let c = client(url)?;
     let key = url.object_key()?;
     let s = block_on(c.store.get(&key)).map_err(|e| explain(url, Op::ReadInput, &e))?.into_stream();

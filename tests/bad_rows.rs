@@ -174,3 +174,64 @@ fn a_path_that_says_parse_does_not_read_the_day_twice() {
     let out = wd.cmd(["run", "job.toml", "--date", DATE]).code(65);
     out.stderr_has(&["reading the input again as text", "1 of 2 rows rejected"]);
 }
+
+/// A CSV day is cut into pieces that polars parses side by side: bad
+/// values spread through many chunks and pieces are each rejected with
+/// their own row number, on the typed read and on the text re-read that
+/// finds them, and every other row is scored once, in order. Quoted ids
+/// with delimiters, doubled quotes and line feeds straddle the cuts.
+#[test]
+fn bad_values_spread_through_many_pieces_keep_their_rows() {
+    let wd = Workdir::new();
+    wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
+    let n = 3_000;
+    let bad = |i: usize| i % 97 == 13 || i == n - 1;
+    let mut csv = String::from("id,a,b\r\n");
+    for i in 0..n {
+        let id = match i % 4 {
+            0 => format!("\"r{i},\"\"x\"\"\""),
+            1 => format!("\"r{i}\nline\""),
+            _ => format!("r{i}"),
+        };
+        let a = if bad(i) { "1.5.2".to_owned() } else { i.to_string() };
+        csv.push_str(&format!("{id},{a},1\r\n"));
+    }
+    wd.write(&format!("in/{DATE}.csv"), csv);
+    let job = JobToml::new("d")
+        .keep(&["id"])
+        .toml("chunk_rows = 250")
+        .columns(&["a", "b"])
+        .toml("[bad_rows]\nmax_rejected = \"5%\"");
+    wd.write("job.toml", job.build());
+    let rejected: Vec<usize> = (0..n).filter(|&i| bad(i)).collect();
+    for piece in ["61", "1000", "4194304"] {
+        let out = wd
+            .cmd(["run", "job.toml", "--date", DATE, "--force"])
+            .env("BATCHSCORE_TEST_CSV_PIECE_BYTES", piece)
+            .code(0);
+        out.stderr_has(&["reading the input again as text", "rows rejected"]);
+        let rows = csv_rows(&wd.read(&format!("out/{DATE}.csv")));
+        let scored: Vec<usize> = (0..n).filter(|&i| !bad(i)).collect();
+        assert_eq!(rows.len(), 1 + scored.len(), "piece {piece}");
+        for (row, &i) in rows[1..].iter().zip(&scored) {
+            let id = match i % 4 {
+                0 => format!("r{i},\"x\""),
+                1 => format!("r{i}\nline"),
+                _ => format!("r{i}"),
+            };
+            assert_eq!(row, &[id, format!("{:.1}", i as f64 + 1.0)], "piece {piece}");
+        }
+        let q = csv_rows(&wd.read(&format!("out/{DATE}.rejected.csv")));
+        let q_rows: Vec<usize> = q[1..].iter().map(|r| r[4].parse::<usize>().unwrap() - 1).collect();
+        assert_eq!(q_rows, rejected, "piece {piece}");
+        assert!(
+            q[1..].iter().all(|r| r[1] == "1.5.2" && r[5] == "a" && r[6].contains("not a valid number")),
+            "{q:?}"
+        );
+        let rec = record(&wd);
+        assert_eq!(
+            (rec["rows"]["read"].as_u64(), rec["rows"]["scored"].as_u64(), rec["rows"]["rejected"].as_u64()),
+            (Some(n as u64), Some(scored.len() as u64), Some(rejected.len() as u64))
+        );
+    }
+}

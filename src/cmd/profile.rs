@@ -151,7 +151,7 @@ fn each_chunk(plan: &Plan, threads: usize, as_text: bool, visit: &mut Visit<'_>)
     let read = plan.read_spec(as_text);
     for file in &plan.files {
         info!(date = %plan.date, file = %file.path.display(), "profiling");
-        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows, None)? {
+        for chunk in ChunkReader::open(file, &read, plan.job.chunk_rows, None, threads)? {
             signals::check()?;
             let chunk = chunk?;
             let mut problems = Vec::new();
