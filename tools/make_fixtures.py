@@ -22,6 +22,8 @@ needs no Python. It writes:
         expected.csv   row_id + onnxruntime's outputs on input.csv as written
                        (read back with pandas, cast to the model's input type)
         meta.json      converter, estimator, how columns map to inputs, outputs, ops
+        model.txt      LightGBM models only: the booster's own text model
+                       (booster_.save_model), which lleaves compiles from
     tests/fixtures/zoo/manifest.json   the names, sorted
 
 Models are trained on data sets scikit-learn ships (breast_cancer, wine,
@@ -809,15 +811,21 @@ def zoo_hand_made(D):
 
 # ---------------------------------------------------------------- zoo: LightGBM and XGBoost
 
-def zoo_boosters(D):
-    import lightgbm as lgb
+def _booster_common():
     import onnxmltools
-    import xgboost as xgb
-    from onnxmltools.convert.common.data_types import FloatTensorType
 
     fcols = lambda k: [f"f{i}" for i in range(k)]  # noqa: E731
     conv = f"onnxmltools {onnxmltools.__version__}"
     ds_task = {"breast_cancer": "binary", "wine": "multiclass", "diabetes": "regression"}
+    return fcols, conv, ds_task
+
+
+def zoo_lightgbm(D):
+    import lightgbm as lgb
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    fcols, conv, ds_task = _booster_common()
 
     def lgbm(name, est, dataset, zipmap, estimator, nan=False):
         X, y, _ = D[dataset]
@@ -837,6 +845,9 @@ def zoo_boosters(D):
         Xs = with_thresholds(onx, Xs)
         save_zoo(name, onx, pd.DataFrame(Xs, columns=fcols(X.shape[1])), tensor_features(onx, fcols(X.shape[1])),
                  f"{conv} (lightgbm {lgb.__version__})", estimator, dataset, ds_task[dataset])
+        # LightGBM's own text model beside the export: lleaves compiles from
+        # it (bench/run.py's model-only table). Its thresholds are double.
+        est.booster_.save_model(ZOO / name / "model.txt")
 
     P = dict(verbose=-1, random_state=0, n_jobs=1, deterministic=True, force_row_wise=True)
     attempt("lgbm_binary", lgbm, "lgbm_binary", lgb.LGBMClassifier(n_estimators=50, num_leaves=15, **P),
@@ -847,6 +858,14 @@ def zoo_boosters(D):
             "diabetes", True, "LGBMRegressor(50, num_leaves=15)")
     attempt("lgbm_reg_nan", lgbm, "lgbm_reg_nan", lgb.LGBMRegressor(n_estimators=30, num_leaves=15, **P),
             "diabetes", True, "LGBMRegressor(30, num_leaves=15) trained on data with 10% NaN", nan=True)
+
+
+def zoo_xgboost(D):
+    import onnxmltools
+    import xgboost as xgb
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    fcols, conv, ds_task = _booster_common()
 
     def xg(name, est, dataset, estimator):
         X, y, _ = D[dataset]
@@ -1124,7 +1143,8 @@ def main():
     print("zoo:")
     zoo_sklearn(D)
     zoo_hand_made(D)
-    zoo_boosters(D)
+    zoo_lightgbm(D)
+    zoo_xgboost(D)
     attempt("dense_net", zoo_dense_net)
     zoo_column_transformers()
     zoo_text(D)
