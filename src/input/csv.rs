@@ -19,11 +19,11 @@ use memchr::{memchr, memchr2};
 use polars::prelude::_csv_read_internal::{NullValuesCompiled, cast_columns, prepare_csv_schema, read_chunk};
 use polars::prelude::*;
 
-/// Bytes of text per piece: small enough to stay in cache while polars
-/// parses it, large enough that a piece's set-up (a builder per column)
-/// is noise. Tests set it lower (`faults::csv_piece_bytes`) so that
-/// quoted fields straddle pieces.
-const PIECE_BYTES: usize = 4 << 20;
+/// Bytes of text per piece. On the bench's CSV day (1.2 GB, 2 cores) 1, 2
+/// and 4 MiB took the same time within noise; 16 MiB took 4% longer with
+/// 60 MB more peak RSS; 2 MiB peaks at ~85 MB. Tests set it lower
+/// (`faults::csv_piece_bytes`) so that quoted fields straddle pieces.
+const PIECE_BYTES: usize = 2 << 20;
 
 /// Where records end, by the CSV rules polars' parser follows: a quote
 /// opens a field only at its start, and inside a quoted field a doubled
