@@ -248,3 +248,24 @@ fn json_logs_carry_job_date_and_rows() {
     assert_eq!(last["date"], DATE);
     assert_eq!(last["rows_scored"], 5);
 }
+
+/// A CSV saved by Excel starts with a UTF-8 byte order mark: the first
+/// column's name is still `id`, and its values read as written.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_column() {
+    let wd = Workdir::new();
+    wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
+    wd.write("in/2026-11-23.csv", "\u{feff}id,a,b\r\n007,1,2\r\n008,3,4\r\n");
+    wd.write("job.toml", JobToml::new("bom").keep(&["id"]).columns(&["a", "b"]).build());
+    wd.cmd(["run", "job.toml", "--date", "2026-11-23"]).code(0);
+    assert_eq!(wd.read("out/2026-11-23.csv"), "id,score\n007,3.0\n008,7.0\n");
+    // Without a header the mark would be the first value's.
+    wd.write("in/2026-11-23.csv", "\u{feff}007,1,2\r\n008,3,4\r\n");
+    let job = JobToml::new("bom")
+        .keep(&["column_1"])
+        .columns(&["column_2", "column_3"])
+        .toml("[input.csv]\nheader = false");
+    wd.write("job.toml", job.build());
+    wd.cmd(["run", "job.toml", "--date", "2026-11-23", "--force"]).code(0);
+    assert_eq!(wd.read("out/2026-11-23.csv"), "column_1,score\n007,3.0\n008,7.0\n");
+}
