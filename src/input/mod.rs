@@ -408,7 +408,7 @@ impl ChunkReader {
             projection,
             columns: spec.columns.iter().map(|c| c.as_str().into()).collect(),
             parse: parse_options(spec),
-            null_values: null_values(spec),
+            null_values: spec.csv.null_values.iter().map(|s| s.as_str().into()).collect(),
             chunk_rows: chunk_rows.max(1),
             threads: threads.max(1),
         };
