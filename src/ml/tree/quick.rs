@@ -205,6 +205,12 @@ impl Quick {
         }
     }
 
+    /// Tree t's leaves, left to right.
+    pub fn tree_leaves(&self, t: usize) -> &[Leaf] {
+        let end = self.leaves.get(t + 1).copied().unwrap_or(self.leaf.len());
+        &self.leaf[self.leaves[t]..end]
+    }
+
     /// Tree t's exit leaf, given a row's `possible` leaves of it.
     #[inline(always)]
     pub fn exit(&self, t: usize, possible: u64) -> Leaf {

@@ -315,6 +315,53 @@ fn every_path_gives_the_walks_sums_bit_for_bit() {
     }
 }
 
+/// A multi-class boosting model's trees, one class each (LightGBM's and
+/// XGBoost's tree t for class t % classes), are summed by QuickScorer
+/// target by target: the walk's sums, bit for bit. A tree whose leaves
+/// give to different targets sends the forest back to the leaf-by-leaf sum.
+#[test]
+fn a_tree_per_class_gives_the_walks_sums_bit_for_bit() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let (features, targets, rows) = (5, 3, 301);
+    for mixed in [false, true] {
+        let mut nodes = Vec::new();
+        let mut roots = Vec::new();
+        for t in 0..30 {
+            roots.push(nodes.len());
+            let shape =
+                Shape { features, targets, multi: false, only: t % targets, special: false, depth: 6 };
+            grow(&mut rng, &mut nodes, 0, shape);
+        }
+        if mixed {
+            // The last tree's leaves go to every target in turn.
+            let last = roots[roots.len() - 1];
+            let leaves = nodes[last..].iter_mut().filter(|n| !n.weights.is_empty());
+            for (i, n) in leaves.enumerate() {
+                n.weights[0].0 = i % targets;
+            }
+        }
+        let forest = Forest {
+            nodes,
+            roots,
+            n_targets: targets,
+            aggregate: Aggregate::Sum,
+            post: PostTransform::None,
+            base_values: vec![],
+        };
+        let x = random_rows(&mut rng, rows, features);
+        let walk = Trees::<f32>::compile(&forest, TreePath::Walk).unwrap();
+        let quick = Trees::<f32>::compile(&forest, TreePath::Quick).unwrap();
+        assert!(quick.has_quick());
+        assert_eq!(quick.by_target(), !mixed);
+        let w = walk.sums(&x, rows, features).unwrap();
+        assert_eq!(bits(w.all()), bits(quick.sums(&x, rows, features).unwrap().all()), "mixed {mixed}");
+        for r in 0..rows {
+            let want = reference(&forest, &x[r * features..(r + 1) * features]);
+            assert!(w.row(r).iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-9), "row {r}");
+        }
+    }
+}
+
 /// Leaves' weights as dense rows give the (target, weight) pairs' sums bit for bit.
 #[test]
 fn dense_weights_give_the_pairs_sums_bit_for_bit() {
