@@ -413,21 +413,7 @@ impl ChunkReader {
             threads: threads.max(1),
         };
         let source = open_source(file)?;
-        std::thread::Builder::new()
-            .name("read".into())
-            .spawn(move || {
-                let panic_tx = tx.clone();
-                let read = std::panic::AssertUnwindSafe(move || {
-                    csv::read(source, setup, |r| tx.send(r.map_err(ReadError::Csv)).is_ok())
-                });
-                if let Err(payload) = std::panic::catch_unwind(read) {
-                    let msg = crate::error::panic_message(&*payload);
-                    let _ = panic_tx.send(Err(ReadError::Polars(
-                        polars_err!(ComputeError: "the reader failed ({msg}); is the file corrupt or truncated?"),
-                    )));
-                }
-            })
-            .with_kind(Kind::Internal, || "starting the reader thread")
+        spawn_reader(tx, move |tx| csv::read(source, setup, |r| tx.send(r.map_err(ReadError::Csv)).is_ok()))
     }
 
     fn spawn_parquet(
@@ -458,49 +444,55 @@ impl ChunkReader {
         // One chunk waiting while the next is read: enough to overlap
         // reading with scoring (a second waiting chunk only added ~25 MB of
         // peak memory on the 2M-row tree runs, and no speed).
-        std::thread::Builder::new()
-            .name("read".into())
-            .spawn(move || {
-                // A panic in polars (corrupt data) becomes an error on the channel.
-                let panic_tx = tx.clone();
-                let read = std::panic::AssertUnwindSafe(move || {
-                    for (start, len) in windows {
-                        let sender = tx.clone();
-                        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                        let flag = stopped.clone();
-                        let run = lf
-                            .clone()
-                            .slice(start, len)
-                            .sink_batches(
-                                PlanCallback::new(move |df: DataFrame| {
-                                    let closed = sender.send(Ok(df)).is_err();
-                                    if closed {
-                                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-                                    }
-                                    Ok(closed)
-                                }),
-                                true,
-                                NonZeroUsize::new(chunk_rows),
-                            )
-                            .and_then(|sink| sink.collect_with_engine(Engine::Streaming).map(drop));
-                        if let Err(e) = run {
-                            let _ = tx.send(Err(ReadError::Polars(e)));
-                            return;
-                        }
-                        if stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                            return;
-                        }
-                    }
-                });
-                if let Err(payload) = std::panic::catch_unwind(read) {
-                    let msg = crate::error::panic_message(&*payload);
-                    let _ = panic_tx.send(Err(ReadError::Polars(
-                        polars_err!(ComputeError: "the reader failed ({msg}); is the file corrupt or truncated?"),
-                    )));
+        spawn_reader(tx, move |tx| {
+            for (start, len) in windows {
+                let sender = tx.clone();
+                let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = stopped.clone();
+                let run = lf
+                    .clone()
+                    .slice(start, len)
+                    .sink_batches(
+                        PlanCallback::new(move |df: DataFrame| {
+                            let closed = sender.send(Ok(df)).is_err();
+                            if closed {
+                                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Ok(closed)
+                        }),
+                        true,
+                        NonZeroUsize::new(chunk_rows),
+                    )
+                    .and_then(|sink| sink.collect_with_engine(Engine::Streaming).map(drop));
+                if let Err(e) = run {
+                    let _ = tx.send(Err(ReadError::Polars(e)));
+                    return;
                 }
-            })
-            .with_kind(Kind::Internal, || "starting the reader thread")
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+            }
+        })
     }
+}
+
+/// The reader thread, running `read` with the chunk channel. A panic in
+/// polars (corrupt data) becomes an error on the channel.
+fn spawn_reader(
+    tx: mpsc::SyncSender<Result<DataFrame, ReadError>>,
+    read: impl FnOnce(&mpsc::SyncSender<Result<DataFrame, ReadError>>) + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("read".into())
+        .spawn(move || {
+            if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&tx))) {
+                let msg = crate::error::panic_message(&*payload);
+                let _ = tx.send(Err(ReadError::Polars(
+                    polars_err!(ComputeError: "the reader failed ({msg}); is the file corrupt or truncated?"),
+                )));
+            }
+        })
+        .with_kind(Kind::Internal, || "starting the reader thread")
 }
 
 /// A Parquet file's row groups, rows and compressed bytes of each, from
