@@ -114,7 +114,7 @@ pub(super) fn head(mut source: impl Read, records: Records, rows: usize) -> Resu
         let need = want - buf.len();
         let n = (&mut source).take(need as u64).read_to_end(&mut buf).map_err(Stop::Io)?;
         let eof = n < need;
-        let start = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        let start = bom_len(&buf);
         let s = records.scan(&buf[start..], rows);
         if s.records == rows {
             buf.truncate(start + s.end);
@@ -127,6 +127,11 @@ pub(super) fn head(mut source: impl Read, records: Records, rows: usize) -> Resu
         buf.drain(..start);
         return Ok(buf);
     }
+}
+
+/// The length of a UTF-8 byte order mark at the start of `buf` (0 or 3).
+fn bom_len(buf: &[u8]) -> usize {
+    if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 }
 }
 
 /// What a CSV reader needs besides the bytes.
@@ -216,7 +221,7 @@ pub(super) fn read(
         }
         if at_start {
             at_start = false;
-            let mut skip = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+            let mut skip = bom_len(&buf);
             if setup.header {
                 let s = setup.records.scan(&buf[skip..], 1);
                 if s.records == 0 && !eof {
@@ -364,23 +369,14 @@ impl Parser {
         // the parse. Any other type keeps polars' comparison.
         // The types as given, not as prepared: a date column is text to the
         // parser, but a date column after the cast.
-        let parsed = |i: &usize| setup.schema.get_at_index(*i).map(|(n, d)| (n.clone(), d.clone()));
-        let plain = setup
-            .projection
-            .iter()
-            .filter_map(parsed)
-            .all(|(_, d)| d.is_primitive_numeric() || d.is_bool() || d.is_string());
+        let read: Vec<(&PlSmallStr, &DataType)> =
+            setup.projection.iter().filter_map(|&i| setup.schema.get_at_index(i)).collect();
+        let plain = read.iter().all(|(_, d)| d.is_primitive_numeric() || d.is_bool() || d.is_string());
         let (listed, empty_to_null): (Vec<PlSmallStr>, Vec<PlSmallStr>) =
             if plain && setup.null_values.iter().any(|v| v.is_empty()) {
                 (
                     setup.null_values.iter().filter(|v| !v.is_empty()).cloned().collect(),
-                    setup
-                        .projection
-                        .iter()
-                        .filter_map(parsed)
-                        .filter(|(_, d)| d.is_string())
-                        .map(|(n, _)| n)
-                        .collect(),
+                    read.iter().filter(|(_, d)| d.is_string()).map(|(n, _)| (*n).clone()).collect(),
                 )
             } else {
                 (setup.null_values.clone(), vec![])
