@@ -79,7 +79,7 @@ fault!(
 
 fault!(
     /// `BATCHSCORE_TEST_CSV_PIECE_BYTES=N`: CSV files are cut into pieces
-    /// of about N bytes instead of 4 MiB, so that a test's small file spans
+    /// of about N bytes instead of 2 MiB, so that a test's small file spans
     /// many pieces: quoted line feeds across a cut, bad values in several.
     csv_piece_bytes,
     "BATCHSCORE_TEST_CSV_PIECE_BYTES"

@@ -255,19 +255,19 @@ fn json_logs_carry_job_date_and_rows() {
 fn a_byte_order_mark_is_not_part_of_the_first_column() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
-    wd.write("in/2026-11-23.csv", "\u{feff}id,a,b\r\n007,1,2\r\n008,3,4\r\n");
+    wd.write(&format!("in/{DATE}.csv"), "\u{feff}id,a,b\r\n007,1,2\r\n008,3,4\r\n");
     wd.write("job.toml", JobToml::new("bom").keep(&["id"]).columns(&["a", "b"]).build());
-    wd.cmd(["run", "job.toml", "--date", "2026-11-23"]).code(0);
-    assert_eq!(wd.read("out/2026-11-23.csv"), "id,score\n007,3.0\n008,7.0\n");
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "id,score\n007,3.0\n008,7.0\n");
     // Without a header the mark would be the first value's.
-    wd.write("in/2026-11-23.csv", "\u{feff}007,1,2\r\n008,3,4\r\n");
+    wd.write(&format!("in/{DATE}.csv"), "\u{feff}007,1,2\r\n008,3,4\r\n");
     let job = JobToml::new("bom")
         .keep(&["column_1"])
         .columns(&["column_2", "column_3"])
         .toml("[input.csv]\nheader = false");
     wd.write("job.toml", job.build());
-    wd.cmd(["run", "job.toml", "--date", "2026-11-23", "--force"]).code(0);
-    assert_eq!(wd.read("out/2026-11-23.csv"), "column_1,score\n007,3.0\n008,7.0\n");
+    wd.cmd(["run", "job.toml", "--date", DATE, "--force"]).code(0);
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "column_1,score\n007,3.0\n008,7.0\n");
 }
 
 /// An empty text cell is missing, quoted (`""`) or not, as the default
@@ -276,13 +276,11 @@ fn a_byte_order_mark_is_not_part_of_the_first_column() {
 fn an_empty_text_cell_is_missing_quoted_or_not() {
     let wd = Workdir::new();
     wd.write("m.onnx", models::linear(&[1.0, 1.0], 0.0));
-    wd.write("in/2026-11-23.csv", "id,a,b\n\"\",1,2\n,3,4\n\" \",5,6\nx,7,\"\"\n");
-    wd.write("job.toml", JobToml::new("e").keep(&["id"]).columns(&["a", "b"]).build());
-    wd.cmd(["run", "job.toml", "--date", "2026-11-23"]).code(65).stderr_has(&["1 of 4 rows rejected"]);
-    wd.write(
-        "job.toml",
-        JobToml::new("e").keep(&["id"]).columns(&["a", "b"]).toml("[bad_rows]\nmax_rejected = 1").build(),
-    );
-    wd.cmd(["run", "job.toml", "--date", "2026-11-23"]).code(0);
-    assert_eq!(wd.read("out/2026-11-23.csv"), "id,score\n,3.0\n,7.0\n ,11.0\n");
+    wd.write(&format!("in/{DATE}.csv"), "id,a,b\n\"\",1,2\n,3,4\n\" \",5,6\nx,7,\"\"\n");
+    let job = JobToml::new("e").keep(&["id"]).columns(&["a", "b"]);
+    wd.write("job.toml", job.build());
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(65).stderr_has(&["1 of 4 rows rejected"]);
+    wd.write("job.toml", job.toml("[bad_rows]\nmax_rejected = 1").build());
+    wd.cmd(["run", "job.toml", "--date", DATE]).code(0);
+    assert_eq!(wd.read(&format!("out/{DATE}.csv")), "id,score\n,3.0\n,7.0\n ,11.0\n");
 }
